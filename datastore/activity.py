@@ -1,0 +1,34 @@
+"""Activity events: one per mutation, written in the same transaction as the change."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from datastore import keys
+from datastore.records import ActivityEvent, now_ms
+from datastore.store import Put, Query, Store
+
+ACTIVITY_TTL_SECONDS = 90 * 24 * 3600
+
+
+def event(store: Store, org_id: str, actor_id: str, action: str, target: str | None = None,
+          **details: Any) -> ActivityEvent:
+    return ActivityEvent(org_id=org_id, event_id=uuid.uuid4().hex[:12], at=now_ms(),
+                         actor_id=actor_id, action=action, target=target, details=details,
+                         expires_at=store.now_seconds() + ACTIVITY_TTL_SECONDS)
+
+
+def put_event(e: ActivityEvent) -> Put:
+    return Put(e.to_item())
+
+
+def recent_query(org_id: str, *, limit: int | None = None, cursor: str | None = None,
+                 since_ms: int | None = None) -> Query:
+    """GSI2: the organization's activity, newest first."""
+    between = None
+    if since_ms is not None:
+        between = (keys.activity_time(since_ms), keys.TIMESTAMP + "9" * 13 + "~")
+    return Query(partition=keys.activity_index(org_id), index="GSI2",
+                 prefix=None if between else keys.TIMESTAMP, between=between, forward=False,
+                 limit=limit, cursor=cursor)

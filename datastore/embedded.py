@@ -1,0 +1,311 @@
+"""The embedded default backend: one SQLite file, no cloud account needed.
+
+It implements the Store protocol natively with SQL transactions; it does not emulate
+DynamoDB. Reads run on the event loop thread (local WAL reads never wait on writers and take
+microseconds); writes run on one writer thread inside ``BEGIN IMMEDIATE`` transactions, which
+also serialize writers from other processes sharing the file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import os
+import sqlite3
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, TypeVar
+
+import orjson
+
+from datastore.errors import (
+    ConditionFailed,
+    InvalidRequest,
+    StoreThrottled,
+    StoreUnavailable,
+    TransactionCanceled,
+)
+from datastore.keys import Key
+from datastore.store import (
+    TTL_ATTRIBUTE,
+    Action,
+    Check,
+    Delete,
+    Item,
+    Put,
+    RawBatch,
+    RawPage,
+    RawQuery,
+    RawWrite,
+    Store,
+    Update,
+    apply_changes,
+    evaluate,
+    normalize,
+)
+
+T = TypeVar("T")
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS items (
+    pk TEXT NOT NULL,
+    sk TEXT NOT NULL,
+    gsi1pk TEXT, gsi1sk TEXT,
+    gsi2pk TEXT, gsi2sk TEXT,
+    expires_at INTEGER,
+    body BLOB NOT NULL,
+    PRIMARY KEY (pk, sk)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS gsi1 ON items (gsi1pk, gsi1sk, pk, sk) WHERE gsi1pk IS NOT NULL;
+CREATE INDEX IF NOT EXISTS gsi2 ON items (gsi2pk, gsi2sk, pk, sk) WHERE gsi2pk IS NOT NULL;
+CREATE INDEX IF NOT EXISTS ttl ON items (expires_at) WHERE expires_at IS NOT NULL;
+"""
+
+COLUMNS = {"PK": "pk", "SK": "sk", "GSI1PK": "gsi1pk", "GSI1SK": "gsi1sk",
+           "GSI2PK": "gsi2pk", "GSI2SK": "gsi2sk"}
+# Highest code point: appended to a prefix it bounds every string that starts with it.
+_PREFIX_END = "\U0010ffff"
+DEFAULT_PAGE = 1000
+PURGE_EVERY_SECONDS = 3600
+
+
+def default_path() -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"),
+                                                           ".local", "share")
+    return Path(base) / "devinsights" / "devinsights.sqlite3"
+
+
+def _connect(path: str) -> sqlite3.Connection:
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=5.0)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=NORMAL")
+    conn.execute("PRAGMA busy_timeout=5000")
+    return conn
+
+
+def _create_schema(conn: sqlite3.Connection) -> None:
+    # executescript() would COMMIT the surrounding BEGIN IMMEDIATE, so run statements singly.
+    for statement in SCHEMA.split(";"):
+        if statement.strip():
+            conn.execute(statement)
+
+
+def _row(item: Item) -> tuple[Any, ...]:
+    expires = item.get(TTL_ATTRIBUTE)
+    return (item["PK"], item["SK"], item.get("GSI1PK"), item.get("GSI1SK"), item.get("GSI2PK"),
+            item.get("GSI2SK"), int(expires) if isinstance(expires, int | float) else None,
+            orjson.dumps(item))
+
+
+def _load(body: bytes) -> Item:
+    item: Item = orjson.loads(body)
+    return item
+
+
+class EmbeddedStore(Store):
+    name = "embedded"
+
+    def __init__(self, path: str | Path | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.path = str(path or default_path())
+        if self.path != ":memory:":
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        self._writer_conn: sqlite3.Connection | None = None
+        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-writer",
+                                          initializer=self._open_writer)
+        self._reader = _connect(self.path)
+        self._reader_lock = threading.Lock()
+        self._next_purge = 0.0
+        self._write_sync(_create_schema)
+
+    def _open_writer(self) -> None:
+        self._writer_conn = _connect(self.path)
+
+    async def close(self) -> None:
+        self._writer.submit(self._close_writer).result()
+        self._writer.shutdown(wait=True)
+        self._reader.close()
+
+    def _close_writer(self) -> None:
+        if self._writer_conn is not None:
+            self._writer_conn.close()
+
+    # Execution
+
+    async def _execute(self, op: str, request: Any) -> tuple[Any, float]:
+        try:
+            if op == "get":
+                key, _consistent = request
+                return self._read_one(key), 0.0
+            if op == "batch_get":
+                return self._read_many(request), 0.0
+            if op == "query":
+                return self._read_page(request), 0.0
+            if op == "ping":
+                self._read(lambda c: c.execute("SELECT 1").fetchone())
+                return None, 0.0
+            runner = self._writers[op]
+        except sqlite3.OperationalError as exc:
+            raise _translate(exc) from None
+        loop = asyncio.get_running_loop()
+        future = loop.run_in_executor(self._writer, self._in_transaction, runner, self, request)
+        return await future, 0.0
+
+    def _read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        with self._reader_lock:
+            return fn(self._reader)
+
+    def _read_one(self, key: Key) -> Item | None:
+        row = self._read(lambda c: c.execute(
+            "SELECT body FROM items WHERE pk = ? AND sk = ?", (key.pk, key.sk)).fetchone())
+        return _load(row[0]) if row else None
+
+    def _read_many(self, wanted: Sequence[Key]) -> RawBatch:
+        pairs = [v for k in wanted for v in (k.pk, k.sk)]
+        holes = ",".join("(?, ?)" for _ in wanted)
+        rows = self._read(lambda c: c.execute(
+            f"SELECT body FROM items WHERE (pk, sk) IN (VALUES {holes})",  # noqa: S608
+            pairs).fetchall())
+        return RawBatch([_load(r[0]) for r in rows], [])
+
+    def _read_page(self, raw: RawQuery) -> RawPage:
+        q = raw.query
+        pk_name, sk_name = q.key_names
+        pcol, scol = COLUMNS[pk_name], COLUMNS[sk_name]
+        order = [scol] if q.index is None else [scol, "pk", "sk"]
+        where = [f"{pcol} = ?"]
+        args: list[Any] = [q.partition]
+        if q.prefix is not None:
+            where.append(f"{scol} >= ? AND {scol} < ?")
+            args += [q.prefix, q.prefix + _PREFIX_END]
+        if q.between is not None:
+            where.append(f"{scol} BETWEEN ? AND ?")
+            args += list(q.between)
+        if raw.start_key is not None:
+            cmp = ">" if q.forward else "<"
+            names = [sk_name] if q.index is None else [sk_name, "PK", "SK"]
+            where.append(f"({', '.join(order)}) {cmp} ({', '.join('?' for _ in names)})")
+            args += [raw.start_key[n] for n in names]
+        direction = "ASC" if q.forward else "DESC"
+        limit = raw.limit or DEFAULT_PAGE
+        sql = (f"SELECT body FROM items WHERE {' AND '.join(where)} "  # noqa: S608
+               f"ORDER BY {', '.join(f'{c} {direction}' for c in order)} LIMIT ?")
+        rows = self._read(lambda c: c.execute(sql, [*args, limit]).fetchall())
+        items = [_load(r[0]) for r in rows]
+        last = None
+        if len(items) == limit:
+            # Like DynamoDB: a full page always carries a continuation, even at the very end.
+            key_names = {"PK", "SK", pk_name, sk_name}
+            last = {n: items[-1][n] for n in sorted(key_names)}
+        return RawPage(items, last)
+
+    # Writes: each runs inside one BEGIN IMMEDIATE transaction on the writer thread.
+
+    def _write_sync(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        return self._writer.submit(self._in_transaction, lambda s, c, _r: fn(c), self,
+                                   None).result()
+
+    @staticmethod
+    def _in_transaction(runner: Callable[[EmbeddedStore, sqlite3.Connection, Any], T],
+                        store: EmbeddedStore, request: Any) -> T:
+        conn = store._writer_conn
+        assert conn is not None
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            raise _translate(exc) from None
+        try:
+            result = runner(store, conn, request)
+            store._maybe_purge(conn)
+            conn.execute("COMMIT")
+            return result
+        except BaseException as exc:
+            conn.execute("ROLLBACK")
+            if isinstance(exc, sqlite3.OperationalError):
+                raise _translate(exc) from None
+            raise
+
+    @staticmethod
+    def _current(conn: sqlite3.Connection, key: Key) -> Item | None:
+        row = conn.execute("SELECT body FROM items WHERE pk = ? AND sk = ?",
+                           (key.pk, key.sk)).fetchone()
+        return _load(row[0]) if row else None
+
+    @staticmethod
+    def _store_item(conn: sqlite3.Connection, item: Item) -> None:
+        conn.execute("INSERT OR REPLACE INTO items VALUES (?, ?, ?, ?, ?, ?, ?, ?)", _row(item))
+
+    def _put(self, conn: sqlite3.Connection, w: RawWrite) -> None:
+        if w.condition is not None and not evaluate(w.condition, self._current(conn, w.key)):
+            raise ConditionFailed(f"condition failed for {w.key.sk}")
+        assert w.item is not None
+        self._store_item(conn, normalize(w.item))
+
+    def _update(self, conn: sqlite3.Connection, w: RawWrite) -> Item:
+        current = self._current(conn, w.key)
+        if w.condition is not None and not evaluate(w.condition, current):
+            raise ConditionFailed(f"condition failed for {w.key.sk}")
+        item = apply_changes(copy.deepcopy(current) if current else w.key.as_dict(),
+                             w.changes)
+        self._store_item(conn, item)
+        return item
+
+    def _delete(self, conn: sqlite3.Connection, w: RawWrite) -> None:
+        if w.condition is not None and not evaluate(w.condition, self._current(conn, w.key)):
+            raise ConditionFailed(f"condition failed for {w.key.sk}")
+        conn.execute("DELETE FROM items WHERE pk = ? AND sk = ?", (w.key.pk, w.key.sk))
+
+    def _transact(self, conn: sqlite3.Connection, actions: Sequence[Action]) -> None:
+        currents = [self._current(conn, a.key) for a in actions]
+        reasons: list[str | None] = [
+            None if a.condition is None or evaluate(a.condition, cur)
+            else "ConditionalCheckFailed"
+            for a, cur in zip(actions, currents, strict=True)
+        ]
+        if any(reasons):
+            raise TransactionCanceled(reasons)
+        for action, current in zip(actions, currents, strict=True):
+            if isinstance(action, Put):
+                self._store_item(conn, normalize(action.item))
+            elif isinstance(action, Update):
+                base = copy.deepcopy(current) if current else action.key.as_dict()
+                self._store_item(conn, apply_changes(base, action.changes))
+            elif isinstance(action, Delete):
+                conn.execute("DELETE FROM items WHERE pk = ? AND sk = ?",
+                             (action.key.pk, action.key.sk))
+            else:
+                assert isinstance(action, Check)
+
+    _writers: dict[str, Callable[[EmbeddedStore, sqlite3.Connection, Any], Any]] = {
+        "put": _put, "update": _update, "delete": _delete, "transact": _transact,
+    }
+
+    def _maybe_purge(self, conn: sqlite3.Connection) -> None:
+        now = self.clock()
+        if now >= self._next_purge:
+            self._next_purge = now + PURGE_EVERY_SECONDS
+            conn.execute("DELETE FROM items WHERE expires_at IS NOT NULL AND expires_at <= ?",
+                         (int(now),))
+
+    async def purge_expired(self) -> int:
+        """Delete every expired item now; returns how many went."""
+        def run(_s: EmbeddedStore, conn: sqlite3.Connection, _r: Any) -> int:
+            cur = conn.execute(
+                "DELETE FROM items WHERE expires_at IS NOT NULL AND expires_at <= ?",
+                (int(self.clock()),))
+            return cur.rowcount
+        loop = asyncio.get_running_loop()
+        count: int = await loop.run_in_executor(self._writer, self._in_transaction, run, self,
+                                                None)
+        return count
+
+
+def _translate(exc: sqlite3.OperationalError) -> Exception:
+    text = str(exc)
+    if "locked" in text or "busy" in text:
+        return StoreThrottled(f"the embedded store is busy: {text}")
+    if "no such" in text or "syntax" in text:
+        return InvalidRequest(text)
+    return StoreUnavailable(f"the embedded store failed: {text}")

@@ -1,0 +1,126 @@
+"""The organization item: creation with its first admin, settings, usage counters."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from datastore import activity, keys
+from datastore.errors import (
+    AlreadyExists,
+    ConditionFailed,
+    NotFound,
+    TransactionCanceled,
+    VersionConflict,
+)
+from datastore.records import (
+    Member,
+    MemberStatus,
+    Organization,
+    Role,
+    default_settings,
+    email_claim_item,
+    now_ms,
+)
+from datastore.store import (
+    Add,
+    Put,
+    Set,
+    Store,
+    Update,
+    attr_eq,
+    attr_ne,
+    item_exists,
+    item_missing,
+)
+
+DEFAULT_MAX_MEMBERS = {"free": 5, "pro": 100, "enterprise": 1000}
+DEFAULT_API_CALL_LIMIT = 100_000
+
+
+async def get(store: Store, org_id: str) -> Organization | None:
+    item = await store.get(keys.organization(org_id))
+    return Organization.from_item(item) if item else None
+
+
+async def create(store: Store, org_id: str, name: str, owner_id: str, owner_email: str,
+                 owner_name: str, *, plan: str = "free", max_members: int | None = None,
+                 github_username: str | None = None) -> tuple[Organization, Member]:
+    """Create the organization and its first admin in one transaction."""
+    now = now_ms()
+    org = Organization(
+        org_id=org_id, name=name, plan=plan,
+        max_members=max_members or DEFAULT_MAX_MEMBERS.get(plan, 5), current_members=1,
+        admin_count=1, owner_id=owner_id, settings=default_settings(),
+        usage={"apiCalls": {"current": 0, "limit": DEFAULT_API_CALL_LIMIT, "period": ""}},
+        created_at=now, updated_at=now,
+    )
+    admin = Member(org_id=org_id, user_id=owner_id, email=owner_email, name=owner_name,
+                   role=Role.ADMIN, status=MemberStatus.ACTIVE, github_username=github_username,
+                   joined_at=now, created_at=now, updated_at=now)
+    e = activity.event(store, org_id, owner_id, "organization.created", org_id, name=name)
+    try:
+        await store.transact([
+            Put(org.to_item(), item_missing()),
+            Put(admin.to_item(), item_missing()),
+            Put(email_claim_item(org_id, owner_email, owner_id), item_missing()),
+            activity.put_event(e),
+        ])
+    except TransactionCanceled:
+        raise AlreadyExists("this organization already exists") from None
+    return org, admin
+
+
+async def update_settings(store: Store, org_id: str, actor_id: str, expected_version: int,
+                          changes: Mapping[str, Any], *, name: str | None = None
+                          ) -> Organization:
+    """Change settings fields (dotted paths under ``settings``) if the version still matches."""
+    updates: list[Set | Add] = [Set(f"settings.{path}", value)
+                                for path, value in changes.items()]
+    if name is not None:
+        updates.append(Set("name", name))
+    updates += [Set("updatedAt", now_ms()), Add("version", 1)]
+    e = activity.event(store, org_id, actor_id, "organization.settings_updated", org_id,
+                       fields=sorted(changes) + (["name"] if name is not None else []))
+    key = keys.organization(org_id)
+    try:
+        await store.transact([
+            Update(key, tuple(updates), item_exists() & attr_eq("version", expected_version)),
+            activity.put_event(e),
+        ])
+    except TransactionCanceled:
+        current = await get(store, org_id)
+        if current is None:
+            raise NotFound("organization not found") from None
+        raise VersionConflict(
+            f"the organization changed since version {expected_version} (now "
+            f"{current.version}); reload it and apply your change again") from None
+    org = await store.get(key, consistent=True)
+    assert org is not None
+    return Organization.from_item(org)
+
+
+async def count_api_call(store: Store, org_id: str, period: str) -> tuple[int, int]:
+    """Count one API call in ``period``, atomically across processes; a new period resets.
+
+    Returns (calls so far in the period, limit).
+    """
+    key = keys.organization(org_id)
+    same_period = attr_eq("usage.apiCalls.period", period)
+    try:
+        item = await store.update(key, [Add("usage.apiCalls.current", 1)], condition=same_period)
+    except ConditionFailed:
+        try:
+            item = await store.update(
+                key, [Set("usage.apiCalls.current", 1), Set("usage.apiCalls.period", period)],
+                condition=item_exists() & attr_ne("usage.apiCalls.period", period))
+        except ConditionFailed:
+            # Either another process opened the period first (count on top of it), or the
+            # organization does not exist (the last attempt fails and says so).
+            try:
+                item = await store.update(key, [Add("usage.apiCalls.current", 1)],
+                                          condition=same_period)
+            except ConditionFailed:
+                raise NotFound("organization not found") from None
+    calls = item["usage"]["apiCalls"]
+    return int(calls["current"]), int(calls.get("limit", DEFAULT_API_CALL_LIMIT))

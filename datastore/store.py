@@ -1,0 +1,575 @@
+"""The Store protocol that every backend implements, and the logic they all share.
+
+Backends implement one method, ``_execute(op, request)``. Everything else (validation, TTL
+filtering, batching in chunks of 100, retries with jittered backoff, paging with an exact
+``has_next``) lives here once, so both backends behave the same by construction. Every store
+call passes through ``_call``: it counts calls, records consumed capacity, and is the one
+place tests inject faults.
+"""
+
+from __future__ import annotations
+
+import abc
+import asyncio
+import base64
+import binascii
+import contextvars
+import dataclasses
+import math
+import random
+import time
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any, Literal
+
+import orjson
+
+from datastore import keys
+from datastore.errors import InvalidRequest, ItemTooLarge, StoreThrottled
+from datastore.keys import Key
+
+Item = dict[str, Any]
+IndexName = Literal["GSI1", "GSI2"]
+
+MAX_ITEM_BYTES = 400 * 1024
+BATCH_GET_LIMIT = 100
+TRANSACTION_LIMIT = 100
+TTL_ATTRIBUTE = "expiresAt"
+
+
+# Conditions and changes: a small typed language each backend translates natively.
+
+
+@dataclass(frozen=True, slots=True)
+class Ref:
+    """Compare against another attribute of the same item instead of a value."""
+
+    attr: str
+
+
+CondOp = Literal["exists", "missing", "eq", "ne", "lt", "le", "gt", "ge", "and"]
+
+
+@dataclass(frozen=True, slots=True)
+class Cond:
+    op: CondOp
+    attr: str = ""
+    value: Any = None
+    parts: tuple[Cond, ...] = ()
+
+    def __and__(self, other: Cond) -> Cond:
+        return Cond("and", parts=(*self._flat(), *other._flat()))
+
+    def _flat(self) -> tuple[Cond, ...]:
+        return self.parts if self.op == "and" else (self,)
+
+
+def item_exists() -> Cond:
+    return Cond("exists", "PK")
+
+
+def item_missing() -> Cond:
+    return Cond("missing", "PK")
+
+
+def attr_eq(attr: str, value: Any) -> Cond:
+    return Cond("eq", attr, value)
+
+
+def attr_ne(attr: str, value: Any) -> Cond:
+    return Cond("ne", attr, value)
+
+
+def attr_lt(attr: str, value: Any) -> Cond:
+    return Cond("lt", attr, value)
+
+
+def attr_gt(attr: str, value: Any) -> Cond:
+    return Cond("gt", attr, value)
+
+
+@dataclass(frozen=True, slots=True)
+class Set:
+    path: str
+    value: Any
+
+
+@dataclass(frozen=True, slots=True)
+class Add:
+    """Add a number to an attribute, treating a missing one as zero."""
+
+    path: str
+    amount: int
+
+
+@dataclass(frozen=True, slots=True)
+class Remove:
+    path: str
+
+
+Change = Set | Add | Remove
+
+
+# Transaction actions
+
+
+@dataclass(frozen=True, slots=True)
+class Put:
+    item: Item
+    condition: Cond | None = None
+
+    @property
+    def key(self) -> Key:
+        return Key(self.item["PK"], self.item["SK"])
+
+
+@dataclass(frozen=True, slots=True)
+class Update:
+    key: Key
+    changes: tuple[Change, ...]
+    condition: Cond | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Delete:
+    key: Key
+    condition: Cond | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Check:
+    key: Key
+    condition: Cond
+
+
+Action = Put | Update | Delete | Check
+
+
+# Queries
+
+
+@dataclass(frozen=True, slots=True)
+class Query:
+    """One partition of the table or of a GSI, optionally narrowed by sort key."""
+
+    partition: str
+    index: IndexName | None = None
+    prefix: str | None = None
+    between: tuple[str, str] | None = None
+    forward: bool = True
+    limit: int | None = None
+    cursor: str | None = None
+    where: Mapping[str, Any] | None = None  # equality on non-key attributes
+
+    @property
+    def key_names(self) -> tuple[str, str]:
+        return keys.INDEX_KEYS[self.index] if self.index else keys.TABLE_KEYS
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    items: list[Item]
+    cursor: str | None
+
+    @property
+    def has_next(self) -> bool:
+        return self.cursor is not None
+
+
+# Raw requests and results that pass through _call
+
+
+@dataclass(frozen=True, slots=True)
+class RawQuery:
+    query: Query
+    start_key: dict[str, str] | None
+    limit: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class RawPage:
+    items: list[Item]
+    last_key: dict[str, str] | None
+
+
+@dataclass(frozen=True, slots=True)
+class RawBatch:
+    items: list[Item]
+    unprocessed: list[Key]
+
+
+@dataclass(frozen=True, slots=True)
+class RawWrite:
+    key: Key
+    item: Item | None = None
+    changes: tuple[Change, ...] = ()
+    condition: Cond | None = None
+
+
+# Observation of store calls
+
+
+@dataclass
+class CallLog:
+    """Store calls made while this log was current (per request, or per test)."""
+
+    calls: dict[str, int] = field(default_factory=dict)
+    capacity: float = 0.0
+
+    @property
+    def total(self) -> int:
+        return sum(self.calls.values())
+
+    def record(self, op: str, capacity: float) -> None:
+        self.calls[op] = self.calls.get(op, 0) + 1
+        self.capacity += capacity
+
+
+current_calls: contextvars.ContextVar[CallLog | None] = contextvars.ContextVar(
+    "current_calls", default=None
+)
+
+# A fault hook sees (op, request) before the backend runs it; it may raise a StoreError, or
+# return a result to use instead of calling the backend, or None to let the call through.
+FaultHook = Callable[[str, Any], Awaitable[Any]]
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    attempts: int = 5
+    base_delay: float = 0.02
+    max_delay: float = 0.5
+
+    def delays(self) -> Iterator[float]:
+        for attempt in range(self.attempts - 1):
+            cap = min(self.max_delay, self.base_delay * 2**attempt)
+            yield random.uniform(0, cap)  # full jitter
+
+
+class Store(abc.ABC):
+    """The narrow storage interface the resolvers use; see the module docstring."""
+
+    name: str = "store"
+
+    def __init__(self, *, clock: Callable[[], float] = time.time,
+                 retry: RetryPolicy = RetryPolicy()) -> None:
+        self.clock = clock
+        self.retry = retry
+        self.totals = CallLog()
+        self.fault_hook: FaultHook | None = None
+
+    # The one function every store call passes through.
+
+    async def _call(self, op: str, request: Any) -> Any:
+        delays = self.retry.delays()
+        while True:
+            try:
+                result, capacity = await self._attempt(op, request)
+            except StoreThrottled:
+                delay = next(delays, None)
+                if delay is None:
+                    raise StoreThrottled(
+                        f"the store is throttling {op} requests; retried "
+                        f"{self.retry.attempts} times, try again shortly"
+                    ) from None
+                await asyncio.sleep(delay)
+                continue
+            return result
+
+    async def _attempt(self, op: str, request: Any) -> tuple[Any, float]:
+        self.totals.record(op, 0.0)
+        log = current_calls.get()
+        if self.fault_hook is not None:
+            injected = await self.fault_hook(op, request)
+            if injected is not None:
+                if log is not None:
+                    log.record(op, 0.0)
+                return injected, 0.0
+        result, capacity = await self._execute(op, request)
+        self.totals.capacity += capacity
+        if log is not None:
+            log.record(op, capacity)
+        return result, capacity
+
+    @abc.abstractmethod
+    async def _execute(self, op: str, request: Any) -> tuple[Any, float]:
+        """Run one raw operation; return its result and the capacity units it consumed."""
+
+    @abc.abstractmethod
+    async def close(self) -> None: ...
+
+    async def ping(self) -> None:
+        await self._call("ping", None)
+
+    # Reads
+
+    async def get(self, key: Key, *, consistent: bool = False,
+                  include_expired: bool = False) -> Item | None:
+        """One item, or None. Expired items read as absent unless ``include_expired``."""
+        item: Item | None = await self._call("get", (key, consistent))
+        if item is None or not (include_expired or self._alive(item)):
+            return None
+        return item
+
+    async def batch_get(self, wanted: Sequence[Key]) -> dict[Key, Item]:
+        """Get many items by key; absent and expired items are simply missing from the result."""
+        unique = list(dict.fromkeys(wanted))
+        found: dict[Key, Item] = {}
+        for start in range(0, len(unique), BATCH_GET_LIMIT):
+            pending = unique[start:start + BATCH_GET_LIMIT]
+            delays = self.retry.delays()
+            while pending:
+                batch: RawBatch = await self._call("batch_get", pending)
+                for item in batch.items:
+                    if self._alive(item):
+                        found[Key(item["PK"], item["SK"])] = item
+                pending = batch.unprocessed
+                if pending:
+                    delay = next(delays, None)
+                    if delay is None:
+                        raise StoreThrottled(
+                            f"{len(pending)} keys were still unprocessed after "
+                            f"{self.retry.attempts} batch attempts; try again shortly"
+                        )
+                    await asyncio.sleep(delay)
+        return found
+
+    async def query(self, q: Query) -> Page:
+        if q.limit is not None and q.limit < 1:
+            raise InvalidRequest("limit must be at least 1")
+        start = decode_cursor(q) if q.cursor else None
+        visible: list[Item] = []
+        want = None if q.limit is None else q.limit + 1  # one more tells us if a page follows
+        while True:
+            raw_limit = None if want is None else want - len(visible)
+            raw: RawPage = await self._call("query", RawQuery(q, start, raw_limit))
+            visible.extend(i for i in raw.items if self._alive(i) and _matches(i, q.where))
+            start = raw.last_key
+            if start is None or (want is not None and len(visible) >= want):
+                break
+        if q.limit is not None and len(visible) > q.limit:
+            visible = visible[:q.limit]
+            return Page(visible, encode_cursor(q, visible[-1]))
+        return Page(visible, None)
+
+    async def query_all(self, q: Query) -> list[Item]:
+        return (await self.query(dataclasses.replace(q, limit=None, cursor=None))).items
+
+    # Writes
+
+    async def put(self, item: Item, *, condition: Cond | None = None) -> None:
+        checked = check_item(item)
+        await self._call("put", RawWrite(Key(checked["PK"], checked["SK"]), checked,
+                                         condition=condition))
+
+    async def update(self, key: Key, changes: Sequence[Change], *,
+                     condition: Cond | None = None) -> Item:
+        """Apply changes atomically and return the item as it is afterwards."""
+        if not changes:
+            raise InvalidRequest("an update needs at least one change")
+        for change in changes:
+            if change.path.split(".")[0] in keys.ALL_KEY_ATTRIBUTES and not isinstance(
+                change, Set
+            ):
+                raise InvalidRequest(f"key attribute {change.path} can only be set")
+        clean = tuple(_clean_change(c) for c in changes)
+        item: Item = await self._call("update", RawWrite(key, changes=clean, condition=condition))
+        return item
+
+    async def delete(self, key: Key, *, condition: Cond | None = None) -> None:
+        await self._call("delete", RawWrite(key, condition=condition))
+
+    async def transact(self, actions: Sequence[Action]) -> None:
+        """All actions or none. On failure, TransactionCanceled says which action failed."""
+        if not actions or len(actions) > TRANSACTION_LIMIT:
+            raise InvalidRequest(f"a transaction takes 1 to {TRANSACTION_LIMIT} actions, "
+                                 f"got {len(actions)}")
+        seen: set[Key] = set()
+        clean: list[Action] = []
+        for action in actions:
+            if isinstance(action, Put):
+                action = Put(check_item(action.item), action.condition)
+            elif isinstance(action, Update):
+                action = Update(action.key, tuple(_clean_change(c) for c in action.changes),
+                                action.condition)
+            if action.key in seen:
+                raise InvalidRequest(f"a transaction may touch an item once: {action.key}")
+            seen.add(action.key)
+            clean.append(action)
+        await self._call("transact", clean)
+
+    # Shared helpers
+
+    def now_seconds(self) -> int:
+        return int(self.clock())
+
+    def _alive(self, item: Item) -> bool:
+        expires = item.get(TTL_ATTRIBUTE)
+        return expires is None or expires > self.clock()
+
+
+def _matches(item: Item, where: Mapping[str, Any] | None) -> bool:
+    return where is None or all(item.get(k) == v for k, v in where.items())
+
+
+# Values
+
+
+def normalize(value: Any) -> Any:
+    """Plain Python values for callers: Decimal becomes int or float (8.5 stays 8.5)."""
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, dict):
+        return {k: normalize(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [normalize(v) for v in value]
+    return value
+
+
+def _clean_value(value: Any, path: str) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        raise InvalidRequest(f"{path}: numbers must be finite")
+    if isinstance(value, dict):
+        return {str(k): _clean_value(v, f"{path}.{k}") for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_clean_value(v, f"{path}[]") for v in value]
+    if value is None or isinstance(value, str | bool | int | float | Decimal):
+        return value
+    raise InvalidRequest(f"{path}: cannot store a {type(value).__name__}")
+
+
+def _clean_change(change: Change) -> Change:
+    return Set(change.path, _clean_value(change.value, change.path)) if isinstance(
+        change, Set) else change
+
+
+def check_item(item: Item) -> Item:
+    for name in keys.TABLE_KEYS:
+        if not isinstance(item.get(name), str) or not item[name]:
+            raise InvalidRequest(f"item needs a non-empty string {name}")
+    for name in keys.ALL_KEY_ATTRIBUTES:
+        if name in item and (not isinstance(item[name], str) or not item[name]):
+            raise InvalidRequest(f"{name} must be a non-empty string when present")
+    clean: Item = {k: _clean_value(v, k) for k, v in item.items()}
+    size = item_size(clean)
+    if size > MAX_ITEM_BYTES:
+        raise ItemTooLarge(
+            f"item {clean['PK']} / {clean['SK']} is {size} bytes; DynamoDB items are limited "
+            f"to {MAX_ITEM_BYTES} bytes. Store less per item."
+        )
+    return clean
+
+
+def item_size(value: Any) -> int:
+    """DynamoDB's item size rule: names plus values, nested maps and lists included."""
+    if isinstance(value, dict):
+        return 3 + sum(len(k.encode()) + item_size(v) + 1 for k, v in value.items())
+    if isinstance(value, list):
+        return 3 + sum(item_size(v) + 1 for v in value)
+    if isinstance(value, str):
+        return len(value.encode())
+    if isinstance(value, bool) or value is None:
+        return 1
+    if isinstance(value, int | float | Decimal):
+        return 1 + (len(str(value)) + 1) // 2
+    return len(str(value))
+
+
+# Conditions and changes evaluated in Python (for backends without an expression language)
+
+
+def _lookup(item: Item | None, path: str) -> tuple[bool, Any]:
+    node: Any = item
+    for part in path.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return False, None
+        node = node[part]
+    return True, node
+
+
+def evaluate(cond: Cond, item: Item | None) -> bool:
+    if cond.op == "and":
+        return all(evaluate(p, item) for p in cond.parts)
+    present, value = _lookup(item, cond.attr)
+    if cond.op == "exists":
+        return present
+    if cond.op == "missing":
+        return not present
+    if not present:
+        return False
+    other = cond.value
+    if isinstance(other, Ref):
+        found, other = _lookup(item, other.attr)
+        if not found:
+            return False
+    try:
+        match cond.op:
+            case "eq":
+                return bool(value == other)
+            case "ne":
+                return bool(value != other)
+            case "lt":
+                return bool(value < other)
+            case "le":
+                return bool(value <= other)
+            case "gt":
+                return bool(value > other)
+            case "ge":
+                return bool(value >= other)
+    except TypeError:
+        return False
+    return False
+
+
+def apply_changes(item: Item, changes: Sequence[Change]) -> Item:
+    for change in changes:
+        *parents, leaf = change.path.split(".")
+        node = item
+        for part in parents:
+            child = node.get(part)
+            if not isinstance(child, dict):
+                raise InvalidRequest(f"{change.path}: {part} is not a map")
+            node = child
+        if isinstance(change, Set):
+            node[leaf] = normalize(change.value)
+        elif isinstance(change, Add):
+            current = node.get(leaf, 0)
+            if not isinstance(current, int | float):
+                raise InvalidRequest(f"{change.path} is not a number")
+            node[leaf] = current + change.amount
+        else:
+            node.pop(leaf, None)
+    return item
+
+
+# Continuation cursors: opaque to callers, validated before any backend sees them.
+
+
+def key_of(item: Item, q: Query) -> dict[str, str]:
+    names = set(keys.TABLE_KEYS) | set(q.key_names)
+    return {n: item[n] for n in sorted(names)}
+
+
+def encode_cursor(q: Query, item: Item) -> str:
+    return base64.urlsafe_b64encode(orjson.dumps(key_of(item, q))).decode().rstrip("=")
+
+
+def decode_cursor(q: Query) -> dict[str, str]:
+    assert q.cursor is not None
+    try:
+        raw = base64.urlsafe_b64decode(q.cursor + "=" * (-len(q.cursor) % 4))
+        start = orjson.loads(raw)
+    except (binascii.Error, ValueError):
+        raise InvalidRequest("the continuation cursor is not valid; start from the first page"
+                             ) from None
+    pk_name, sk_name = q.key_names
+    expected = set(keys.TABLE_KEYS) | {pk_name, sk_name}
+    if (not isinstance(start, dict) or set(start) != expected
+            or not all(isinstance(v, str) for v in start.values())
+            or start[pk_name] != q.partition
+            or (q.prefix is not None and not start[sk_name].startswith(q.prefix))):
+        # DynamoDB rejects a start key outside the queried partition; so do we, everywhere.
+        raise InvalidRequest("the continuation cursor belongs to another query; "
+                             "start from the first page")
+    return start

@@ -1,0 +1,40 @@
+"""In-process fan-out of activity events to subscribers, one queue per subscription.
+
+One process delivers what it wrote. With several processes, feed ``publish`` from the
+table's DynamoDB Stream instead (see README, "Subscriptions across processes").
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import defaultdict
+from collections.abc import AsyncIterator
+
+from datastore.records import ActivityEvent
+
+QUEUE_SIZE = 256
+
+
+class ActivityBroker:
+    def __init__(self) -> None:
+        self._queues: dict[str, set[asyncio.Queue[ActivityEvent]]] = defaultdict(set)
+
+    def publish(self, event: ActivityEvent) -> None:
+        for queue in list(self._queues.get(event.org_id, ())):
+            if queue.full():
+                queue.get_nowait()  # a slow subscriber loses its oldest event, not the server
+            queue.put_nowait(event)
+
+    async def subscribe(self, org_id: str) -> AsyncIterator[ActivityEvent]:
+        queue: asyncio.Queue[ActivityEvent] = asyncio.Queue(QUEUE_SIZE)
+        self._queues[org_id].add(queue)
+        try:
+            while True:
+                yield await queue.get()
+        finally:
+            self._queues[org_id].discard(queue)
+            if not self._queues[org_id]:
+                del self._queues[org_id]
+
+    def subscribers(self, org_id: str) -> int:
+        return len(self._queues.get(org_id, ()))
