@@ -58,6 +58,10 @@ class AlreadyExists(DomainError):
 class MemberLimitReached(DomainError):
     code = "MEMBER_LIMIT_REACHED"
 
+    def __init__(self, message: str, max_members: int) -> None:
+        super().__init__(message)
+        self.max_members = max_members
+
 
 class EmailTaken(DomainError):
     code = "EMAIL_TAKEN"

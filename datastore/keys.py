@@ -38,10 +38,14 @@ class Key:
         return {"PK": self.pk, "SK": self.sk}
 
 
+class InvalidKeyPart(ValueError):
+    """An id that cannot be part of a key; the message names the field, not other data."""
+
+
 def _checked(part: str, what: str) -> str:
     # '#' separates key segments; an id containing it could alias another item's key.
-    if not part or "#" in part:
-        raise ValueError(f"{what} must be non-empty and must not contain '#': {part!r}")
+    if not part or "#" in part or len(part) > 256:
+        raise InvalidKeyPart(f"{what} must be 1-256 characters without '#'")
     return part
 
 

@@ -125,7 +125,7 @@ async def add(store: Store, member: Member, event: ActivityEvent,
                 raise NotFound("organization not found") from None
             raise MemberLimitReached(
                 f"the organization has reached its limit of {org['maxMembers']} members; "
-                "remove someone or upgrade the plan") from None
+                "remove someone or upgrade the plan", int(org["maxMembers"])) from None
         if exc.failed(1):
             raise AlreadyExists("this user is already a member of the organization") from None
         if exc.failed(2):

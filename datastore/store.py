@@ -36,6 +36,8 @@ MAX_ITEM_BYTES = 400 * 1024
 BATCH_GET_LIMIT = 100
 TRANSACTION_LIMIT = 100
 TTL_ATTRIBUTE = "expiresAt"
+_INT64 = 2**63
+_EXACT_FLOAT_INTS = 2**53
 
 
 # Conditions and changes: a small typed language each backend translates natively.
@@ -258,6 +260,9 @@ class Store(abc.ABC):
         self.retry = retry
         self.totals = CallLog()
         self.fault_hook: FaultHook | None = None
+        # Called with every item a successful put or transaction wrote: an in-process
+        # stand-in for DynamoDB Streams (used to fan activity out to subscribers).
+        self.write_listeners: list[Callable[[Item], None]] = []
 
     # The one function every store call passes through.
 
@@ -265,7 +270,7 @@ class Store(abc.ABC):
         delays = self.retry.delays()
         while True:
             try:
-                result, capacity = await self._attempt(op, request)
+                result, _capacity = await self._attempt(op, request)
             except StoreThrottled:
                 delay = next(delays, None)
                 if delay is None:
@@ -336,8 +341,7 @@ class Store(abc.ABC):
         return found
 
     async def query(self, q: Query) -> Page:
-        if q.limit is not None and q.limit < 1:
-            raise InvalidRequest("limit must be at least 1")
+        _check_query(q)
         start = decode_cursor(q) if q.cursor else None
         visible: list[Item] = []
         want = None if q.limit is None else q.limit + 1  # one more tells us if a page follows
@@ -362,18 +366,12 @@ class Store(abc.ABC):
         checked = check_item(item)
         await self._call("put", RawWrite(Key(checked["PK"], checked["SK"]), checked,
                                          condition=condition))
+        self._notify([checked])
 
     async def update(self, key: Key, changes: Sequence[Change], *,
                      condition: Cond | None = None) -> Item:
         """Apply changes atomically and return the item as it is afterwards."""
-        if not changes:
-            raise InvalidRequest("an update needs at least one change")
-        for change in changes:
-            if change.path.split(".")[0] in keys.ALL_KEY_ATTRIBUTES and not isinstance(
-                change, Set
-            ):
-                raise InvalidRequest(f"key attribute {change.path} can only be set")
-        clean = tuple(_clean_change(c) for c in changes)
+        clean = _clean_changes(changes)
         item: Item = await self._call("update", RawWrite(key, changes=clean, condition=condition))
         return item
 
@@ -391,22 +389,44 @@ class Store(abc.ABC):
             if isinstance(action, Put):
                 action = Put(check_item(action.item), action.condition)
             elif isinstance(action, Update):
-                action = Update(action.key, tuple(_clean_change(c) for c in action.changes),
-                                action.condition)
+                action = Update(action.key, _clean_changes(action.changes), action.condition)
             if action.key in seen:
                 raise InvalidRequest(f"a transaction may touch an item once: {action.key}")
             seen.add(action.key)
             clean.append(action)
         await self._call("transact", clean)
+        self._notify([a.item for a in clean if isinstance(a, Put)])
 
     # Shared helpers
+
+    def _notify(self, written: list[Item]) -> None:
+        for listener in self.write_listeners:
+            for item in written:
+                listener(item)
 
     def now_seconds(self) -> int:
         return int(self.clock())
 
     def _alive(self, item: Item) -> bool:
         expires = item.get(TTL_ATTRIBUTE)
-        return expires is None or expires > self.clock()
+        # Like DynamoDB's TTL, an expiresAt that is not a number never expires the item.
+        if not isinstance(expires, int | float) or isinstance(expires, bool):
+            return True
+        return expires > self.clock()
+
+
+def _check_query(q: Query) -> None:
+    # DynamoDB rejects these; checked here so the embedded backend rejects them too.
+    if q.limit is not None and q.limit < 1:
+        raise InvalidRequest("limit must be at least 1")
+    if not q.partition:
+        raise InvalidRequest("a query needs a non-empty partition")
+    if q.prefix is not None and q.between is not None:
+        raise InvalidRequest("a query takes prefix or between, not both")
+    if q.prefix == "":
+        raise InvalidRequest("prefix must be non-empty; leave it out to read the partition")
+    if q.between is not None and not "" < q.between[0] <= q.between[1]:
+        raise InvalidRequest("between needs non-empty bounds with low <= high")
 
 
 def _matches(item: Item, where: Mapping[str, Any] | None) -> bool:
@@ -420,6 +440,9 @@ def normalize(value: Any) -> Any:
     """Plain Python values for callers: Decimal becomes int or float (8.5 stays 8.5)."""
     if isinstance(value, Decimal):
         return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, float) and value.is_integer() and abs(value) < _EXACT_FLOAT_INTS:
+        # DynamoDB has one number type and returns 3.0 as 3; every backend does the same.
+        return int(value)
     if isinstance(value, dict):
         return {k: normalize(v) for k, v in value.items()}
     if isinstance(value, list):
@@ -430,6 +453,9 @@ def normalize(value: Any) -> Any:
 def _clean_value(value: Any, path: str) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
         raise InvalidRequest(f"{path}: numbers must be finite")
+    if isinstance(value, int) and not -_INT64 <= value < _INT64:
+        # The embedded backend stores JSON through orjson, which is limited to 64-bit ints.
+        raise InvalidRequest(f"{path}: integers must fit in 64 bits")
     if isinstance(value, dict):
         return {str(k): _clean_value(v, f"{path}.{k}") for k, v in value.items()}
     if isinstance(value, list | tuple):
@@ -442,6 +468,27 @@ def _clean_value(value: Any, path: str) -> Any:
 def _clean_change(change: Change) -> Change:
     return Set(change.path, _clean_value(change.value, change.path)) if isinstance(
         change, Set) else change
+
+
+def _clean_changes(changes: Sequence[Change]) -> tuple[Change, ...]:
+    """Validate an update the way DynamoDB would, so every backend refuses the same ones."""
+    if not changes:
+        raise InvalidRequest("an update needs at least one change")
+    paths: list[tuple[str, ...]] = []
+    for change in changes:
+        parts = tuple(change.path.split("."))
+        if any(p == parts[:len(p)] or parts == p[:len(parts)] for p in paths):
+            raise InvalidRequest(f"{change.path}: an update may touch each path once")
+        paths.append(parts)
+        root = parts[0]
+        if root in keys.TABLE_KEYS:
+            raise InvalidRequest(f"{root} is part of the item's key and cannot be updated")
+        if root in keys.ALL_KEY_ATTRIBUTES:
+            if not isinstance(change, Set):
+                raise InvalidRequest(f"key attribute {change.path} can only be set")
+            if not isinstance(change.value, str) or not change.value:
+                raise InvalidRequest(f"{root} must be a non-empty string")
+    return tuple(_clean_change(c) for c in changes)
 
 
 def check_item(item: Item) -> Item:
@@ -503,6 +550,9 @@ def evaluate(cond: Cond, item: Item | None) -> bool:
         found, other = _lookup(item, other.attr)
         if not found:
             return False
+    if isinstance(value, bool) != isinstance(other, bool):
+        # DynamoDB compares typed values: a boolean never equals the number 1.
+        return cond.op == "ne"
     try:
         match cond.op:
             case "eq":

@@ -11,6 +11,7 @@ from collections import defaultdict
 from collections.abc import AsyncIterator
 
 from datastore.records import ActivityEvent
+from datastore.store import Item, Store
 
 QUEUE_SIZE = 256
 
@@ -18,6 +19,15 @@ QUEUE_SIZE = 256
 class ActivityBroker:
     def __init__(self) -> None:
         self._queues: dict[str, set[asyncio.Queue[ActivityEvent]]] = defaultdict(set)
+
+    def attach(self, store: Store) -> None:
+        """Publish every activity event the store writes (its in-process write stream)."""
+        store.write_listeners.append(self.on_item_written)
+
+    def on_item_written(self, item: Item) -> None:
+        if item.get("entityType") == "ACTIVITY" and self._queues.get(
+                item.get("organizationId", "")):
+            self.publish(ActivityEvent.from_item(item))
 
     def publish(self, event: ActivityEvent) -> None:
         for queue in list(self._queues.get(event.org_id, ())):

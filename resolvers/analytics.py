@@ -1,0 +1,54 @@
+"""GitHub analytics and team reports."""
+
+from __future__ import annotations
+
+import datetime
+from typing import Any
+
+from datastore import analytics, members
+from datastore.records import GitHubData, Member, TeamReport
+from resolvers.context import Context
+
+
+async def github_data(ctx: Context, username: str) -> GitHubData | None:
+    record: GitHubData | None = await ctx.loaders.github_data_by_username.load(username)
+    return record
+
+
+async def team_github_data(ctx: Context) -> list[GitHubData]:
+    items = await ctx.store.query_all(analytics.team_github_query(ctx.caller.org_id))
+    records = [GitHubData.from_item(i) for i in items]
+    ctx.loaders.prime_github_data(records)
+    return records
+
+
+async def team_report(ctx: Context, report_date: str | None) -> TeamReport | None:
+    if report_date is None:
+        return await analytics.latest_team_report(ctx.store, ctx.caller.org_id)
+    record: TeamReport | None = await ctx.loaders.team_report_by_date.load(report_date)
+    return record
+
+
+async def record_github_data(ctx: Context, username: str, data: dict[str, Any],
+                             data_source: str) -> GitHubData:
+    actor = _actor(ctx)
+    # No index maps a GitHub username to a person; ingestion is rare, one Query is fine.
+    people = await ctx.store.query_all(members.list_query(ctx.caller.org_id))
+    owner = next((p["userId"] for p in people if p.get("githubUsername") == username), None)
+    return await analytics.record_github_data(
+        ctx.store, ctx.caller.org_id, username, actor.user_id, data,
+        user_id=owner, data_source=data_source,
+        ttl_seconds=ctx.settings.github_data_ttl_seconds)
+
+
+async def generate_team_report(ctx: Context, report_date: str | None) -> TeamReport:
+    day = report_date or datetime.datetime.now(datetime.UTC).date().isoformat()
+    return await analytics.generate_team_report(ctx.store, ctx.caller.org_id, day,
+                                                _actor(ctx),
+                                                ttl_seconds=ctx.settings.report_ttl_seconds)
+
+
+def _actor(ctx: Context) -> Member:
+    member = ctx.active_member
+    assert member is not None, "permission classes admit only active members here"
+    return member

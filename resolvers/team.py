@@ -1,0 +1,36 @@
+"""Reads of the organization and its people, all scoped to the caller's org."""
+
+from __future__ import annotations
+
+from datastore import members
+from datastore.records import Member, MemberStatus, Organization, Role
+from resolvers.context import Context
+from resolvers.paging import Slice, load_slice
+
+
+async def organization(ctx: Context) -> Organization | None:
+    record: Organization | None = await ctx.loaders.organization.load(ctx.caller.org_id)
+    return record
+
+
+async def member(ctx: Context, user_id: str) -> Member | None:
+    record: Member | None = await ctx.loaders.member_by_id.load(user_id)
+    return record
+
+
+async def member_by_email(ctx: Context, email: str) -> Member | None:
+    found = await members.get_by_email(ctx.store, ctx.caller.org_id, email)
+    if found is not None:
+        ctx.loaders.prime_members([found])
+    return found
+
+
+async def member_slice(ctx: Context, role: Role | None, status: MemberStatus | None,
+                       first: int | None, after: str | None) -> Slice[Member]:
+    q = members.list_query(ctx.caller.org_id, role=role,
+                           status=status.value if status else None)
+    result = await load_slice(ctx, "members", q, first, after, Member.from_item)
+    ctx.loaders.prime_members(result.nodes)  # invitedBy/owner inside the page cost nothing
+    return result
+
+

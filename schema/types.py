@@ -1,0 +1,511 @@
+"""Object types. Fields that only read a value are plain attributes (no resolver function);
+fields that need I/O resolve through the request's loaders."""
+
+from __future__ import annotations
+
+import enum
+from typing import Any, Generic, TypeVar
+
+import strawberry
+
+from datastore import records
+from schema import permissions
+
+T = TypeVar("T")
+
+
+@strawberry.enum
+class Role(enum.Enum):
+    ADMIN = "admin"
+    MEMBER = "member"
+    VIEWER = "viewer"
+
+
+@strawberry.enum
+class MemberStatus(enum.Enum):
+    ACTIVE = "active"
+    SUSPENDED = "suspended"
+
+
+@strawberry.enum
+class InvitationStatus(enum.Enum):
+    PENDING = "pending"
+    ACCEPTED = "accepted"
+    REVOKED = "revoked"
+
+
+def _get(data: Any, *path: str) -> Any:
+    for part in path:
+        if not isinstance(data, dict):
+            return None
+        data = data.get(part)
+    return data
+
+
+def _float(value: Any) -> float | None:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) \
+        else None
+
+
+def _int(value: Any) -> int | None:
+    return int(value) if isinstance(value, int | float) and not isinstance(value, bool) \
+        else None
+
+
+def _bool(value: Any) -> bool | None:
+    return value if isinstance(value, bool) else None
+
+
+def _strs(value: Any) -> list[str]:
+    return [v for v in value if isinstance(v, str)] if isinstance(value, list) else []
+
+
+# Organization
+
+
+@strawberry.type
+class Features:
+    code_quality: bool | None
+    burnout_detection: bool | None
+    team_analytics: bool | None
+    ai_reports: bool | None
+
+
+@strawberry.type
+class EmailNotifications:
+    burnout_alerts: bool | None
+    weekly_reports: bool | None
+    critical_alerts: bool | None
+
+
+@strawberry.type
+class OrganizationSettings:
+    allow_members_view_others: bool
+    privacy_mode: str | None
+    timezone: str | None
+    features: Features
+    email_notifications: EmailNotifications
+
+    @classmethod
+    def from_dict(cls, s: dict[str, Any]) -> OrganizationSettings:
+        return cls(
+            allow_members_view_others=s.get("allowMembersViewOthers", True) is not False,
+            privacy_mode=s.get("privacyMode"), timezone=s.get("timezone"),
+            features=Features(
+                code_quality=_bool(_get(s, "features", "codeQuality")),
+                burnout_detection=_bool(_get(s, "features", "burnoutDetection")),
+                team_analytics=_bool(_get(s, "features", "teamAnalytics")),
+                ai_reports=_bool(_get(s, "features", "aiReports"))),
+            email_notifications=EmailNotifications(
+                burnout_alerts=_bool(_get(s, "emailNotifications", "burnoutAlerts")),
+                weekly_reports=_bool(_get(s, "emailNotifications", "weeklyReports")),
+                critical_alerts=_bool(_get(s, "emailNotifications", "criticalAlerts"))),
+        )
+
+
+@strawberry.type
+class Quota:
+    current: int
+    limit: int | None
+
+
+@strawberry.type
+class Usage:
+    api_calls: Quota
+    api_calls_period: str | None
+    storage_bytes: Quota | None
+
+
+@strawberry.type
+class Organization:
+    id: strawberry.ID
+    name: str
+    plan: str
+    max_members: int
+    current_members: int
+    settings: OrganizationSettings
+    usage: Usage = strawberry.field(permission_classes=[permissions.IsAdmin])
+    created_at: float = strawberry.field(description="Epoch milliseconds.")
+    updated_at: float = strawberry.field(description="Epoch milliseconds.")
+    version: int
+    owner_id: strawberry.Private[str]
+
+    @strawberry.field
+    async def owner(self, info: strawberry.Info) -> Member | None:
+        record = await info.context.loaders.member_by_id.load(self.owner_id)
+        return Member.from_record(record) if record else None
+
+    @classmethod
+    def from_record(cls, o: records.Organization) -> Organization:
+        calls = _get(o.usage, "apiCalls") or {}
+        storage = _get(o.usage, "storage")
+        return cls(
+            id=strawberry.ID(o.org_id), name=o.name, plan=o.plan, max_members=o.max_members,
+            current_members=o.current_members,
+            settings=OrganizationSettings.from_dict(o.settings),
+            usage=Usage(
+                api_calls=Quota(current=_int(calls.get("current")) or 0,
+                                limit=_int(calls.get("limit"))),
+                api_calls_period=calls.get("period") or None,
+                storage_bytes=Quota(current=_int(storage.get("current")) or 0,
+                                    limit=_int(storage.get("limit")))
+                if isinstance(storage, dict) else None),
+            created_at=o.created_at, updated_at=o.updated_at, version=o.version,
+            owner_id=o.owner_id,
+        )
+
+
+# Member
+
+
+@strawberry.type
+class Preferences:
+    email_notifications: bool | None
+    weekly_reports: bool | None
+    burnout_alerts: bool | None
+    language: str | None
+    date_format: str | None
+
+    @classmethod
+    def from_dict(cls, p: dict[str, Any]) -> Preferences:
+        return cls(email_notifications=_bool(p.get("emailNotifications")),
+                   weekly_reports=_bool(p.get("weeklyReports")),
+                   burnout_alerts=_bool(p.get("burnoutAlerts")),
+                   language=p.get("language"), date_format=p.get("dateFormat"))
+
+
+@strawberry.type
+class Member:
+    id: strawberry.ID
+    email: str
+    name: str
+    role: Role
+    status: MemberStatus
+    github_username: str | None
+    permissions: list[str]
+    preferences: Preferences
+    joined_at: float = strawberry.field(description="Epoch milliseconds.")
+    last_login_at: float | None
+    version: int
+    invited_by_id: strawberry.Private[str | None]
+
+    @strawberry.field
+    async def invited_by(self, info: strawberry.Info) -> Member | None:
+        if not self.invited_by_id:
+            return None
+        record = await info.context.loaders.member_by_id.load(self.invited_by_id)
+        return Member.from_record(record) if record else None
+
+    @strawberry.field(
+        description="This person's cached GitHub analytics; null when absent, expired, or "
+                    "when the caller may not see per-person analytics.",
+        extensions=[permissions.silent(permissions.CanSeeAnalyticsOf)],
+    )
+    async def github_data(self, info: strawberry.Info) -> GitHubData | None:
+        if not self.github_username:
+            return None
+        record = await info.context.loaders.github_data_by_username.load(self.github_username)
+        return GitHubData.from_record(record) if record else None
+
+    @classmethod
+    def from_record(cls, m: records.Member) -> Member:
+        return cls(
+            id=strawberry.ID(m.user_id), email=m.email, name=m.name, role=Role(m.role.value),
+            status=MemberStatus(m.status.value), github_username=m.github_username,
+            permissions=list(m.permissions), preferences=Preferences.from_dict(m.preferences),
+            joined_at=m.joined_at, last_login_at=m.last_login_at, version=m.version,
+            invited_by_id=m.invited_by,
+        )
+
+
+# Invitation
+
+
+@strawberry.type(description="A pending or past invitation; its token is never shown again.")
+class Invitation:
+    id: strawberry.ID
+    email: str
+    name: str | None
+    role: Role
+    status: InvitationStatus
+    github_username: str | None
+    invited_by_name: str | None
+    created_at: float
+    expires_at: int = strawberry.field(description="Epoch SECONDS (the TTL attribute).")
+    accepted_at: float | None
+    invited_by_id: strawberry.Private[str]
+
+    @strawberry.field
+    async def invited_by(self, info: strawberry.Info) -> Member | None:
+        record = await info.context.loaders.member_by_id.load(self.invited_by_id)
+        return Member.from_record(record) if record else None
+
+    @classmethod
+    def from_record(cls, i: records.Invitation) -> Invitation:
+        return cls(
+            id=strawberry.ID(i.invite_id), email=i.email, name=i.name, role=Role(i.role.value),
+            status=InvitationStatus(i.status.value), github_username=i.github_username,
+            invited_by_name=i.invited_by_name, created_at=i.created_at,
+            expires_at=i.expires_at, accepted_at=i.accepted_at, invited_by_id=i.invited_by,
+        )
+
+
+# GitHub analytics
+
+
+@strawberry.type
+class CodeQuality:
+    overall_score: float | None
+    rating: str | None
+    analysis: str | None
+    issues: list[str]
+    recommendations: list[str]
+    strengths: list[str]
+
+
+@strawberry.type
+class LanguageShare:
+    name: str
+    percent: float
+
+
+@strawberry.type
+class CommitFrequency:
+    daily: float | None
+    weekly: float | None
+    monthly: float | None
+
+
+@strawberry.type
+class Metrics:
+    total_commits: int | None
+    total_repositories: int | None
+    total_pull_requests: int | None
+    total_issues: int | None
+    average_commit_size: float | None
+    large_commit_percentage: float | None
+    average_pr_merge_time: float | None
+    issue_resolution_rate: float | None
+    languages: list[LanguageShare]
+    commit_frequency: CommitFrequency | None
+
+
+@strawberry.type
+class BurnoutPatterns:
+    late_night_commits: int | None
+    weekend_work: int | None
+    consecutive_work_days: int | None
+    average_work_hours: float | None
+
+
+@strawberry.type
+class BurnoutRisk:
+    risk_score: float | None
+    risk_level: str | None
+    confidence: float | None
+    health_status: str | None
+    patterns: BurnoutPatterns
+
+
+@strawberry.type
+class GitHubData:
+    github_username: str
+    code_quality: CodeQuality
+    metrics: Metrics
+    burnout_risk: BurnoutRisk
+    cached_at: float = strawberry.field(description="Epoch milliseconds.")
+    expires_at: int = strawberry.field(description="Epoch SECONDS (the TTL attribute).")
+    data_source: str
+    user_id: strawberry.Private[str | None]
+
+    @strawberry.field
+    async def member(self, info: strawberry.Info) -> Member | None:
+        if not self.user_id:
+            return None
+        record = await info.context.loaders.member_by_id.load(self.user_id)
+        return Member.from_record(record) if record else None
+
+    @classmethod
+    def from_record(cls, g: records.GitHubData) -> GitHubData:
+        d = g.data
+        cq = _get(d, "codeQuality") or {}
+        mt = _get(d, "metrics") or {}
+        br = _get(d, "burnoutRisk") or {}
+        pt = _get(br, "patterns") or {}
+        freq = _get(mt, "commitFrequency")
+        langs = _get(mt, "languages") or {}
+        return cls(
+            github_username=g.github_username,
+            code_quality=CodeQuality(
+                overall_score=_float(cq.get("overallScore")), rating=cq.get("rating"),
+                analysis=cq.get("analysis"), issues=_strs(cq.get("issues")),
+                recommendations=_strs(cq.get("recommendations")),
+                strengths=_strs(cq.get("strengths"))),
+            metrics=Metrics(
+                total_commits=_int(mt.get("totalCommits")),
+                total_repositories=_int(mt.get("totalRepositories")),
+                total_pull_requests=_int(mt.get("totalPullRequests")),
+                total_issues=_int(mt.get("totalIssues")),
+                average_commit_size=_float(mt.get("averageCommitSize")),
+                large_commit_percentage=_float(mt.get("largeCommitPercentage")),
+                average_pr_merge_time=_float(mt.get("averagePRMergeTime")),
+                issue_resolution_rate=_float(mt.get("issueResolutionRate")),
+                languages=[LanguageShare(name=k, percent=float(v))
+                           for k, v in langs.items() if _float(v) is not None]
+                if isinstance(langs, dict) else [],
+                commit_frequency=CommitFrequency(
+                    daily=_float(freq.get("daily")), weekly=_float(freq.get("weekly")),
+                    monthly=_float(freq.get("monthly"))) if isinstance(freq, dict) else None),
+            burnout_risk=BurnoutRisk(
+                risk_score=_float(br.get("riskScore")), risk_level=br.get("riskLevel"),
+                confidence=_float(br.get("confidence")), health_status=br.get("healthStatus"),
+                patterns=BurnoutPatterns(
+                    late_night_commits=_int(pt.get("lateNightCommits")),
+                    weekend_work=_int(pt.get("weekendWork")),
+                    consecutive_work_days=_int(pt.get("consecutiveWorkDays")),
+                    average_work_hours=_float(pt.get("averageWorkHours")))),
+            cached_at=g.cached_at, expires_at=g.expires_at, data_source=g.data_source,
+            user_id=g.user_id,
+        )
+
+
+# Team report
+
+
+@strawberry.type
+class ReportSummary:
+    total_members: int
+    active_members: int
+    analyzed_members: int
+    average_code_quality: float | None
+    average_burnout_risk: float | None
+    total_commits: int
+    total_pull_requests: int
+    total_issues: int
+
+
+@strawberry.type
+class ReportPerson:
+    user_id: strawberry.ID
+    name: str
+    code_quality: float | None
+    commits: int | None
+    contributions: str | None
+    recommendation: str | None
+    risk_score: float | None
+    severity: str | None
+    urgency: str | None
+
+    @strawberry.field
+    async def member(self, info: strawberry.Info) -> Member | None:
+        record = await info.context.loaders.member_by_id.load(str(self.user_id))
+        return Member.from_record(record) if record else None
+
+    @classmethod
+    def from_dict(cls, p: dict[str, Any]) -> ReportPerson:
+        return cls(user_id=strawberry.ID(str(p.get("userId", ""))), name=str(p.get("name", "")),
+                   code_quality=_float(p.get("codeQuality")), commits=_int(p.get("commits")),
+                   contributions=p.get("contributions"),
+                   recommendation=p.get("recommendation"),
+                   risk_score=_float(p.get("riskScore")), severity=p.get("severity"),
+                   urgency=p.get("urgency"))
+
+
+@strawberry.type
+class Recommendation:
+    priority: str
+    category: str
+    action: str
+
+
+@strawberry.type
+class TeamReport:
+    report_date: str
+    report_type: str
+    team_health: float | None
+    summary: ReportSummary
+    top_performers: list[ReportPerson]
+    needs_support: list[ReportPerson]
+    burnout_risks: list[ReportPerson]
+    recommendations: list[Recommendation]
+    generated_by_name: str | None
+    generated_at: float = strawberry.field(description="Epoch milliseconds.")
+    expires_at: int = strawberry.field(description="Epoch SECONDS (the TTL attribute).")
+    generated_by_id: strawberry.Private[str]
+
+    @strawberry.field
+    async def generated_by(self, info: strawberry.Info) -> Member | None:
+        record = await info.context.loaders.member_by_id.load(self.generated_by_id)
+        return Member.from_record(record) if record else None
+
+    @classmethod
+    def from_record(cls, r: records.TeamReport) -> TeamReport:
+        d = r.data
+        s = _get(d, "summary") or {}
+
+        def people(name: str) -> list[ReportPerson]:
+            return [ReportPerson.from_dict(p) for p in d.get(name) or []
+                    if isinstance(p, dict)]
+        return cls(
+            report_date=r.report_date, report_type=r.report_type,
+            team_health=_float(d.get("teamHealth")),
+            summary=ReportSummary(
+                total_members=_int(s.get("totalMembers")) or 0,
+                active_members=_int(s.get("activeMembers")) or 0,
+                analyzed_members=_int(s.get("analyzedMembers")) or 0,
+                average_code_quality=_float(s.get("averageCodeQuality")),
+                average_burnout_risk=_float(s.get("averageBurnoutRisk")),
+                total_commits=_int(s.get("totalCommits")) or 0,
+                total_pull_requests=_int(s.get("totalPullRequests")) or 0,
+                total_issues=_int(s.get("totalIssues")) or 0),
+            top_performers=people("topPerformers"), needs_support=people("needsSupport"),
+            burnout_risks=people("burnoutRisks"),
+            recommendations=[Recommendation(priority=str(x.get("priority", "")),
+                                            category=str(x.get("category", "")),
+                                            action=str(x.get("action", "")))
+                             for x in d.get("recommendations") or [] if isinstance(x, dict)],
+            generated_by_name=r.generated_by_name, generated_at=r.generated_at,
+            expires_at=r.expires_at, generated_by_id=r.generated_by,
+        )
+
+
+@strawberry.type
+class ActivityEvent:
+    id: strawberry.ID
+    at: float = strawberry.field(description="Epoch milliseconds.")
+    action: str
+    target: str | None
+    actor_id: strawberry.ID
+
+    @strawberry.field
+    async def actor(self, info: strawberry.Info) -> Member | None:
+        record = await info.context.loaders.member_by_id.load(str(self.actor_id))
+        return Member.from_record(record) if record else None
+
+    @classmethod
+    def from_record(cls, e: records.ActivityEvent) -> ActivityEvent:
+        return cls(id=strawberry.ID(e.event_id), at=e.at, action=e.action, target=e.target,
+                   actor_id=strawberry.ID(e.actor_id))
+
+
+# Connections
+
+
+@strawberry.type
+class PageInfo:
+    has_next_page: bool
+    has_previous_page: bool
+    start_cursor: str | None
+    end_cursor: str | None
+
+
+@strawberry.type
+class Edge(Generic[T]):
+    cursor: str
+    node: T
+
+
+@strawberry.type
+class Connection(Generic[T]):
+    edges: list[Edge[T]]
+    page_info: PageInfo
