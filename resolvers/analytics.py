@@ -16,9 +16,10 @@ async def github_data(ctx: Context, username: str) -> GitHubData | None:
 
 
 async def team_github_data(ctx: Context) -> list[GitHubData]:
-    items = await ctx.store.query_all(analytics.team_github_query(ctx.caller.org_id))
-    records = [GitHubData.from_item(i) for i in items]
-    ctx.loaders.prime_github_data(records)
+    async with ctx.loaders.listing_github_data():
+        items = await ctx.store.query_all(analytics.team_github_query(ctx.caller.org_id))
+        records = [GitHubData.from_item(i) for i in items]
+        ctx.loaders.prime_github_data(records)
     return records
 
 

@@ -64,7 +64,7 @@ async def make_context(store: Store, caller: Caller, settings: ApiSettings,
     member = Member.from_item(member_item) if member_item else None
     org = Organization.from_item(org_item) if org_item else None
     if member is not None:
-        loaders.member_by_id.prime(member.user_id, member)
+        loaders.prime_members([member])
     loaders.organization.prime(caller.org_id, org)
     return Context(store=store, caller=caller, settings=settings, loaders=loaders,
                    broker=broker, request_id=request_id or uuid.uuid4().hex, member=member,

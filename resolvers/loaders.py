@@ -1,9 +1,17 @@
-"""Per-request loaders, named ``<thing>_by_<key>``; every key is built from the caller's org."""
+"""Per-request loaders, named ``<thing>_by_<key>``; every key is built from the caller's org.
+
+A listing in flight answers point lookups: when the members page and, say, the team report's
+people resolve concurrently, the report's member loads wait for the page and take the members
+it returned instead of racing it with a BatchGetItem of their own. That keeps the number of
+store calls of a query fixed, whatever the timing of the backend.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from typing import Any, TypeVar
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Callable, Sequence
+from typing import Any, Generic, TypeVar
 
 from aiodataloader import DataLoader
 
@@ -15,12 +23,32 @@ from datastore.store import BATCH_GET_LIMIT, Item, Store
 T = TypeVar("T")
 
 
-def _batched(store: Store, key_of: Callable[[str], Key], parse: Callable[[Item], T]
-             ) -> DataLoader:
+class _Source(Generic[T]):
+    """Values already known this request, and listings that may still add some."""
+
+    def __init__(self) -> None:
+        self.known: dict[str, T] = {}
+        self.pending: set[asyncio.Event] = set()
+
+    async def settled(self) -> None:
+        while self.pending:
+            await next(iter(self.pending)).wait()
+
+
+def _batched(store: Store, key_of: Callable[[str], Key], parse: Callable[[Item], T],
+             source: _Source[T] | None = None) -> DataLoader:
     async def load(ids: Sequence[str]) -> list[T | None]:
-        found = await store.batch_get([key_of(i) for i in ids])
+        known: dict[str, T] = {}
+        if source is not None:
+            await source.settled()
+            known = source.known
+        missing = [i for i in ids if i not in known]
+        found = await store.batch_get([key_of(i) for i in missing]) if missing else {}
         out: list[T | None] = []
         for i in ids:
+            if i in known:
+                out.append(known[i])
+                continue
             item = found.get(key_of(i))
             out.append(parse(item) if item is not None else None)
         return out
@@ -30,25 +58,48 @@ def _batched(store: Store, key_of: Callable[[str], Key], parse: Callable[[Item],
 class Loaders:
     def __init__(self, store: Store, org_id: str) -> None:
         self.org_id = org_id
+        self._members: _Source[Member] = _Source()
+        self._github: _Source[GitHubData] = _Source()
         self.member_by_id: Any = _batched(store, lambda u: keys.member(org_id, u),
-                                          Member.from_item)
+                                          Member.from_item, self._members)
         self.github_data_by_username: Any = _batched(
-            store, lambda u: keys.github_data(org_id, u), GitHubData.from_item)
+            store, lambda u: keys.github_data(org_id, u), GitHubData.from_item, self._github)
         self.team_report_by_date: Any = _batched(
             store, lambda d: keys.team_report(org_id, d), TeamReport.from_item)
         self.organization: Any = _batched(store, lambda _o: keys.organization(org_id),
                                           Organization.from_item)
 
+    @contextlib.asynccontextmanager
+    async def listing_members(self) -> AsyncIterator[None]:
+        async with self._listing(self._members):
+            yield
+
+    @contextlib.asynccontextmanager
+    async def listing_github_data(self) -> AsyncIterator[None]:
+        async with self._listing(self._github):
+            yield
+
+    @staticmethod
+    @contextlib.asynccontextmanager
+    async def _listing(source: _Source[Any]) -> AsyncIterator[None]:
+        done = asyncio.Event()
+        source.pending.add(done)
+        try:
+            yield
+        finally:
+            source.pending.discard(done)
+            done.set()
+
     def prime_members(self, members: Sequence[Member]) -> None:
         for m in members:
+            self._members.known[m.user_id] = m
             self.member_by_id.prime(m.user_id, m)
 
     def prime_github_data(self, records: Sequence[GitHubData]) -> None:
         for r in records:
+            self._github.known[r.github_username] = r
             self.github_data_by_username.prime(r.github_username, r)
 
     def forget_member(self, user_id: str) -> None:
+        self._members.known.pop(user_id, None)
         self.member_by_id.clear(user_id)
-
-
-

@@ -29,8 +29,9 @@ async def member_slice(ctx: Context, role: Role | None, status: MemberStatus | N
                        first: int | None, after: str | None) -> Slice[Member]:
     q = members.list_query(ctx.caller.org_id, role=role,
                            status=status.value if status else None)
-    result = await load_slice(ctx, "members", q, first, after, Member.from_item)
-    ctx.loaders.prime_members(result.nodes)  # invitedBy/owner inside the page cost nothing
+    async with ctx.loaders.listing_members():
+        result = await load_slice(ctx, "members", q, first, after, Member.from_item)
+        ctx.loaders.prime_members(result.nodes)  # invitedBy/owner in the page cost nothing
     return result
 
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import strawberry
+from graphql import GraphQLError
 from strawberry.extensions import (
     DisableIntrospection,
     MaxAliasesLimiter,
@@ -13,6 +16,7 @@ from strawberry.extensions import (
     ValidationCache,
 )
 from strawberry.schema.config import StrawberryConfig
+from strawberry.types import ExecutionContext
 
 from schema.errors import ERROR_TYPES, MaskUnexpectedErrors
 from schema.mutation import Mutation
@@ -20,18 +24,26 @@ from schema.query import Query
 from schema.subscription import Subscription
 
 
+class Schema(strawberry.Schema):
+    def process_errors(self, errors: list[GraphQLError],
+                       execution_context: ExecutionContext | None = None) -> None:
+        """Strawberry logs every error with its traceback; MaskUnexpectedErrors already
+        logged the unexpected ones without details, and expected ones need no log line."""
+
+
 def build_schema(*, introspection: bool = True, max_depth: int = 12, max_aliases: int = 30,
                  max_tokens: int = 2000, cache_size: int = 256) -> strawberry.Schema:
-    extensions: list[SchemaExtension | type[SchemaExtension]] = [
-        MaxTokensLimiter(max_token_count=max_tokens),
-        ParserCache(maxsize=cache_size),
-        QueryDepthLimiter(max_depth=max_depth),
-        MaxAliasesLimiter(max_alias_count=max_aliases),
-        ValidationCache(maxsize=cache_size),
+    # Factories, so each request gets fresh extension instances (strawberry's advice).
+    extensions: list[Callable[[], SchemaExtension] | type[SchemaExtension]] = [
+        lambda: MaxTokensLimiter(max_token_count=max_tokens),
+        lambda: ParserCache(maxsize=cache_size),
+        lambda: QueryDepthLimiter(max_depth=max_depth),
+        lambda: MaxAliasesLimiter(max_alias_count=max_aliases),
+        lambda: ValidationCache(maxsize=cache_size),
         MaskUnexpectedErrors,
     ]
     if not introspection:
         extensions.append(DisableIntrospection)
-    return strawberry.Schema(query=Query, mutation=Mutation, subscription=Subscription,
+    return Schema(query=Query, mutation=Mutation, subscription=Subscription,
                              types=list(ERROR_TYPES), extensions=extensions,
                              config=StrawberryConfig(auto_camel_case=True))

@@ -18,6 +18,7 @@ from strawberry.extensions import SchemaExtension
 from datastore import errors as store_errors
 from datastore.keys import InvalidKeyPart
 from resolvers.cursors import InvalidCursor
+from resolvers.validation import InputInvalid
 
 log = logging.getLogger("devinsights.errors")
 
@@ -123,7 +124,8 @@ def _classify(error: GraphQLError) -> tuple[str, str] | None:
         return str(original.extensions["code"]), original.message
     if isinstance(original, PermissionError):
         return "FORBIDDEN", str(original) or "you may not read this field"
-    if isinstance(original, InvalidCursor | InvalidKeyPart | store_errors.InvalidRequest):
+    if isinstance(original, InvalidCursor | InvalidKeyPart | InputInvalid
+                  | store_errors.InvalidRequest):
         return "BAD_USER_INPUT", str(original)
     if isinstance(original, store_errors.StoreThrottled):
         return "STORE_BUSY", "the data store is busy; retry in a moment"

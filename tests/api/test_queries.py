@@ -1,0 +1,184 @@
+"""Every access pattern of the design doc, through the schema, on both backends."""
+
+from __future__ import annotations
+
+from datastore import demo, keys
+from datastore.records import DAY_SECONDS
+from tests.api.conftest import ALICE, BOB, Api
+from tests.conftest import Clock
+
+
+async def test_pattern_1_reads_the_callers_organization(api: Api) -> None:
+    data = await api.ok("{ organization { id name plan maxMembers currentMembers "
+                        "owner { name } settings { allowMembersViewOthers timezone } } }")
+    org = data["organization"]
+    assert org["id"] == demo.DEMO_ORG
+    assert (org["name"], org["plan"], org["maxMembers"]) == ("My Startup", "pro", 100)
+    assert org["currentMembers"] == 4
+    assert org["owner"] == {"name": "Alice Developer"}
+
+
+async def test_pattern_2_lists_every_role_in_one_query(api: Api) -> None:
+    outcome = await api.run("{ members(first: 10) { edges { node { id role } } "
+                            "pageInfo { hasNextPage } } }")
+    edges = outcome.data["members"]["edges"]  # type: ignore[index]
+    assert {(e["node"]["id"], e["node"]["role"]) for e in edges} == {
+        ("user-abc-123", "ADMIN"), ("user-bob-002", "MEMBER"),
+        ("user-charlie-003", "MEMBER"), ("user-diana-004", "VIEWER")}
+    assert outcome.data["members"]["pageInfo"]["hasNextPage"] is False  # type: ignore[index]
+    assert outcome.calls.calls.get("query") == 1
+
+
+async def test_members_filter_by_role(api: Api) -> None:
+    data = await api.ok("{ members(role: MEMBER) { edges { node { name } } } }")
+    assert [e["node"]["name"] for e in data["members"]["edges"]] == [
+        "Bob Senior", "Charlie Junior"]
+
+
+async def test_pattern_3_reads_one_member_with_preferences(api: Api) -> None:
+    data = await api.ok('{ member(id: "user-bob-002") { name email permissions '
+                        "preferences { weeklyReports } invitedBy { name } } }")
+    assert data["member"] == {
+        "name": "Bob Senior", "email": "bob@startup.com",
+        "permissions": ["read_own_data", "read_team_data", "view_reports"],
+        "preferences": {"weeklyReports": False}, "invitedBy": {"name": "Alice Developer"}}
+
+
+async def test_pattern_4_reads_cached_github_data_with_exact_scores(api: Api) -> None:
+    data = await api.ok('{ githubData(username: "bob-senior") { codeQuality { overallScore } '
+                        "burnoutRisk { riskScore } metrics { languages { name percent } } "
+                        "dataSource member { name } } }")
+    gh = data["githubData"]
+    assert gh["codeQuality"]["overallScore"] == 8.5
+    assert gh["burnoutRisk"]["riskScore"] == 4.2
+    assert {"name": "JavaScript", "percent": 45.0} in gh["metrics"]["languages"]
+    assert gh["member"] == {"name": "Bob Senior"}
+
+
+async def test_pattern_5_reads_the_teams_github_data(api: Api) -> None:
+    data = await api.ok("{ teamGitHubData { githubUsername } }")
+    assert [g["githubUsername"] for g in data["teamGitHubData"]] == ["bob-senior"]
+
+
+async def test_pattern_6_reads_the_latest_and_a_dated_team_report(api: Api) -> None:
+    latest = await api.ok("{ teamReport { reportDate summary { totalMembers } "
+                          "topPerformers { name member { id } } generatedBy { name } } }")
+    report = latest["teamReport"]
+    assert report["summary"]["totalMembers"] == 4
+    assert report["topPerformers"] == [{"name": "Bob Senior", "member": {"id": "user-bob-002"}}]
+    assert report["generatedBy"] == {"name": "Alice Developer"}
+    dated = await api.ok("query($d: String) { teamReport(date: $d) { reportDate } }",
+                         variables={"d": report["reportDate"]})
+    assert dated["teamReport"] == {"reportDate": report["reportDate"]}
+    missing = await api.ok('{ teamReport(date: "1999-01-01") { reportDate } }')
+    assert missing["teamReport"] is None
+
+
+async def test_pattern_7_finds_a_member_by_email_case_insensitively(api: Api) -> None:
+    data = await api.ok('{ memberByEmail(email: "Bob@Startup.com") { id } }')
+    assert data["memberByEmail"] == {"id": "user-bob-002"}
+    absent = await api.ok('{ memberByEmail(email: "nobody@startup.com") { id } }')
+    assert absent["memberByEmail"] is None
+
+
+async def test_pattern_8_lists_pending_invitations(api: Api) -> None:
+    data = await api.ok("{ invitations(status: PENDING) { edges { node { id email status "
+                        "invitedBy { name } } } } }")
+    assert [e["node"] for e in data["invitations"]["edges"]] == [{
+        "id": "invite-abc-123", "email": "newuser@startup.com", "status": "PENDING",
+        "invitedBy": {"name": "Alice Developer"}}]
+
+
+async def test_activity_is_newest_first_from_gsi2(api: Api) -> None:
+    await api.ok('mutation { updateMyPreferences(input: {language: "de"}) { __typename } }')
+    data = await api.ok("{ activity(first: 2) { edges { node { action actor { name } } } } }")
+    first = data["activity"]["edges"][0]["node"]
+    assert first == {"action": "member.preferences_updated",
+                     "actor": {"name": "Alice Developer"}}
+    assert api.store  # the query went to GSI2; the datastore suite checks the index itself
+
+
+async def test_viewer_is_the_caller(api: Api) -> None:
+    data = await api.ok("{ viewer { id role } }", BOB)
+    assert data["viewer"] == {"id": "user-bob-002", "role": "MEMBER"}
+
+
+async def test_pages_members_with_signed_cursors(api: Api) -> None:
+    seen: list[str] = []
+    after = None
+    for _ in range(3):
+        data = await api.ok("query($a: String) { members(first: 2, after: $a) { edges { "
+                            "node { id } } pageInfo { hasNextPage endCursor } } }",
+                            variables={"a": after})
+        seen += [e["node"]["id"] for e in data["members"]["edges"]]
+        info = data["members"]["pageInfo"]
+        after = info["endCursor"]
+        if not info["hasNextPage"]:
+            break
+    assert len(seen) == 4 == len(set(seen))
+    # Page two ended exactly at the last member and said so: no empty third page.
+    assert info["hasNextPage"] is False
+
+
+async def test_rejects_a_cursor_replayed_on_another_field(api: Api) -> None:
+    data = await api.ok("{ members(first: 1) { pageInfo { endCursor } } }")
+    cursor = data["members"]["pageInfo"]["endCursor"]
+    outcome = await api.run("query($a: String) { invitations(after: $a) { edges { cursor } } }",
+                            variables={"a": cursor})
+    assert outcome.codes == ["BAD_USER_INPUT"]
+    assert "cursor is not valid for invitations" in outcome.errors[0]["message"]
+
+
+async def test_rejects_first_above_the_cap(api: Api) -> None:
+    outcome = await api.run("{ members(first: 101) { edges { cursor } } }")
+    assert outcome.codes == ["BAD_USER_INPUT"]
+    assert "between 1 and 100" in outcome.errors[0]["message"]
+
+
+async def test_expired_analytics_invitations_and_reports_read_as_absent(
+        api: Api, clock: Clock) -> None:
+    clock.advance(DAY_SECONDS + 1)
+    data = await api.ok('{ githubData(username: "bob-senior") { dataSource } '
+                        "teamGitHubData { githubUsername } teamReport { reportDate } "
+                        "invitations { edges { node { id } } } "
+                        'member(id: "user-bob-002") { githubData { dataSource } } }')
+    assert data == {"githubData": None, "teamGitHubData": [], "teamReport": None,
+                    "invitations": {"edges": []}, "member": {"githubData": None}}
+    assert await api.store.get(keys.github_data(demo.DEMO_ORG, "bob-senior")) is None
+
+
+async def test_an_unexpected_error_is_masked_with_a_code_and_request_id(api: Api) -> None:
+    async def explode(op: str, request: object) -> None:
+        if op == "query":
+            raise RuntimeError("secret internals: token=abc")
+
+    api.store.fault_hook = explode
+    try:
+        outcome = await api.run("{ teamGitHubData { githubUsername } }")
+    finally:
+        api.store.fault_hook = None
+    assert outcome.errors == [{
+        "message": "Unexpected error.", "locations": [{"line": 1, "column": 3}],
+        "path": ["teamGitHubData"],
+        "extensions": {"code": "INTERNAL_SERVER_ERROR", "requestId": "req-test"}}]
+
+
+async def test_a_store_outage_is_reported_as_unavailable_not_masked(api: Api) -> None:
+    from datastore.errors import StoreUnavailable
+
+    async def down(op: str, request: object) -> None:
+        if op == "query":
+            raise StoreUnavailable("connect timeout to 10.1.2.3")
+
+    api.store.fault_hook = down
+    try:
+        outcome = await api.run("{ teamGitHubData { githubUsername } }")
+    finally:
+        api.store.fault_hook = None
+    assert outcome.codes == ["STORE_UNAVAILABLE"]
+    assert "10.1.2.3" not in str(outcome.errors)
+
+
+async def test_a_members_own_role_comes_from_the_store_not_the_token(api: Api) -> None:
+    data = await api.ok("{ viewer { role } }", ALICE)
+    assert data["viewer"]["role"] == "ADMIN"
