@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -64,9 +63,9 @@ class Api:
 
 
 @pytest.fixture
-async def api(store: Store) -> AsyncIterator[Api]:
+async def api(store: Store) -> Api:
     await demo.load_demo(store)
     broker = ActivityBroker()
     broker.attach(store)
-    yield Api(store, broker, ApiSettings(cursor_secret=b"test-cursor-secret-32-bytes-long"),
+    return Api(store, broker, ApiSettings(cursor_secret=b"test-cursor-secret-32-bytes-long"),
               _SCHEMA)
