@@ -1,0 +1,438 @@
+"""Every mutation: its success, each of its typed failures, and its activity event."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from datastore import demo, keys
+from datastore.records import DAY_SECONDS
+from datastore.store import Query, Set
+from resolvers.context import Caller
+from tests.api.conftest import ALICE, BOB, CHARLIE, DIANA, Api
+from tests.conftest import Clock
+
+ERR = "__typename ... on Error { code message }"
+NEWBIE = Caller("user-new-777", demo.DEMO_ORG, "eve@startup.com", "Eve New")
+FOUNDER = Caller("user-founder-1", "org-fresh-1", "founder@fresh.io", "Fran Founder")
+
+
+async def mutate(api: Api, field: str, args: str, selection: str = "",
+                 caller: Caller = ALICE, variables: dict[str, Any] | None = None
+                 ) -> dict[str, Any]:
+    head = "mutation" if variables is None else "mutation($t: String!)"
+    data = await api.ok(f"{head} {{ {field}({args}) {{ {ERR} {selection} }} }}", caller,
+                        variables)
+    result: dict[str, Any] = data[field]
+    return result
+
+
+async def org_item(api: Api) -> dict[str, Any]:
+    item = await api.store.get(keys.organization(demo.DEMO_ORG), consistent=True)
+    assert item is not None
+    return item
+
+
+async def people(api: Api, org: str = demo.DEMO_ORG) -> int:
+    return len(await api.store.query_all(Query(partition=keys.org_pk(org),
+                                               prefix=keys.MEMBER)))
+
+
+async def latest_action(api: Api) -> str:
+    data = await api.ok("{ activity(first: 1) { edges { node { action } } } }")
+    action: str = data["activity"]["edges"][0]["node"]["action"]
+    return action
+
+
+async def invite(api: Api, email: str = "eve@startup.com", role: str = "MEMBER") -> str:
+    result = await mutate(api, "inviteMember", f'input: {{email: "{email}", role: {role}}}',
+                          "... on InviteMemberSuccess { token invitation { id status } }")
+    assert result["__typename"] == "InviteMemberSuccess", result
+    token: str = result["token"]
+    return token
+
+
+# createOrganization
+
+
+async def test_create_organization_makes_the_caller_its_admin(api: Api) -> None:
+    result = await mutate(api, "createOrganization", 'name: "Fresh", plan: "pro"',
+                          "... on CreateOrganizationSuccess { organization { id name "
+                          "currentMembers maxMembers } admin { id role email } }", FOUNDER)
+    assert result["organization"] == {"id": "org-fresh-1", "name": "Fresh",
+                                      "currentMembers": 1, "maxMembers": 100}
+    assert result["admin"] == {"id": "user-founder-1", "role": "ADMIN",
+                               "email": "founder@fresh.io"}
+    data = await api.ok("{ viewer { role } activity { edges { node { action } } } }", FOUNDER)
+    assert data["viewer"] == {"role": "ADMIN"}
+    assert data["activity"]["edges"][0]["node"]["action"] == "organization.created"
+
+
+async def test_create_organization_refuses_an_existing_organization(api: Api) -> None:
+    outsider = Caller("user-x", demo.DEMO_ORG, "x@y.io", "X")
+    result = await mutate(api, "createOrganization", 'name: "Takeover"', caller=outsider)
+    assert result["code"] == "ALREADY_EXISTS"
+    assert (await org_item(api))["name"] == "My Startup"
+
+
+async def test_create_organization_validates_its_plan(api: Api) -> None:
+    result = await mutate(api, "createOrganization", 'name: "Fresh", plan: "platinum"',
+                          "... on ValidationError { field }", FOUNDER)
+    assert (result["code"], result["field"]) == ("VALIDATION", "plan")
+    assert await api.store.get(keys.organization("org-fresh-1")) is None
+
+
+# updateOrganizationSettings
+
+
+async def test_update_settings_bumps_the_version(api: Api) -> None:
+    result = await mutate(api, "updateOrganizationSettings",
+                          'input: {expectedVersion: 1, timezone: "Europe/Berlin", '
+                          "features: {aiReports: false}}",
+                          "... on OrganizationSuccess { organization { version settings { "
+                          "timezone features { aiReports codeQuality } } } }")
+    org = result["organization"]
+    assert org["version"] == 2
+    assert org["settings"]["timezone"] == "Europe/Berlin"
+    assert org["settings"]["features"] == {"aiReports": False, "codeQuality": True}
+    assert await latest_action(api) == "organization.settings_updated"
+
+
+async def test_update_settings_with_a_stale_version_conflicts(api: Api) -> None:
+    await mutate(api, "updateOrganizationSettings", 'input: {expectedVersion: 1, name: "A"}')
+    result = await mutate(api, "updateOrganizationSettings",
+                          'input: {expectedVersion: 1, name: "B"}')
+    assert result["code"] == "VERSION_CONFLICT"
+    assert (await org_item(api))["name"] == "A"
+
+
+async def test_two_concurrent_settings_updates_one_wins(api: Api) -> None:
+    results = await asyncio.gather(*(
+        mutate(api, "updateOrganizationSettings", f'input: {{expectedVersion: 1, name: "{n}"}}')
+        for n in ("Left", "Right")))
+    kinds = sorted(r["__typename"] for r in results)
+    assert kinds == ["OrganizationSuccess", "VersionConflict"]
+    org = await org_item(api)
+    assert org["version"] == 2
+    assert org["name"] in {"Left", "Right"}
+
+
+async def test_update_settings_is_denied_to_members(api: Api) -> None:
+    result = await mutate(api, "updateOrganizationSettings",
+                          'input: {expectedVersion: 1, name: "Mine"}', caller=BOB)
+    assert result["code"] == "PERMISSION_DENIED"
+    assert (await org_item(api))["name"] == "My Startup"
+
+
+async def test_update_settings_rejects_an_unknown_time_zone(api: Api) -> None:
+    result = await mutate(api, "updateOrganizationSettings",
+                          'input: {expectedVersion: 1, timezone: "Mars/Olympus"}',
+                          "... on ValidationError { field }")
+    assert (result["code"], result["field"]) == ("VALIDATION", "timezone")
+    assert (await org_item(api))["version"] == 1
+
+
+# inviteMember
+
+
+async def test_invite_returns_a_token_that_is_stored_only_as_a_hash(api: Api) -> None:
+    token = await invite(api)
+    everything = await api.store.query_all(Query(partition=keys.org_pk(demo.DEMO_ORG)))
+    assert token not in repr(everything)
+    secret = token.split(".", 1)[1]
+    assert secret not in repr(everything)
+    data = await api.ok("{ invitations(status: PENDING) { edges { node { email } } } }")
+    assert {"node": {"email": "eve@startup.com"}} in data["invitations"]["edges"]
+    assert await latest_action(api) == "invitation.created"
+
+
+async def test_invite_refuses_an_email_already_in_the_org(api: Api) -> None:
+    result = await mutate(api, "inviteMember", 'input: {email: "BOB@startup.com"}')
+    assert result["code"] == "EMAIL_TAKEN"
+
+
+async def test_invite_is_denied_to_members_and_viewers(api: Api) -> None:
+    for caller in (BOB, DIANA):
+        result = await mutate(api, "inviteMember", 'input: {email: "z@startup.com"}',
+                              caller=caller)
+        assert result["code"] == "PERMISSION_DENIED"
+    data = await api.ok("{ invitations { edges { node { email } } } }")
+    assert len(data["invitations"]["edges"]) == 1
+
+
+async def test_invite_validates_the_email(api: Api) -> None:
+    result = await mutate(api, "inviteMember", 'input: {email: "not-an-email"}',
+                          "... on ValidationError { field }")
+    assert (result["code"], result["field"]) == ("VALIDATION", "email")
+
+
+# acceptInvitation
+
+
+async def test_accept_adds_the_member_consumes_the_invitation_and_counts(api: Api) -> None:
+    token = await invite(api)
+    result = await mutate(api, "acceptInvitation", "token: $t",
+                          "... on MemberSuccess { member { id role invitedBy { name } } }",
+                          NEWBIE, {"t": token})
+    assert result["member"] == {"id": "user-new-777", "role": "MEMBER",
+                                "invitedBy": {"name": "Alice Developer"}}
+    assert (await org_item(api))["currentMembers"] == 5 == await people(api)
+    data = await api.ok("{ invitations(status: ACCEPTED) { edges { node { email } } } }")
+    assert data["invitations"]["edges"] == [{"node": {"email": "eve@startup.com"}}]
+    assert await latest_action(api) == "invitation.accepted"
+
+
+async def test_accept_twice_reports_the_invitation_used(api: Api) -> None:
+    token = await invite(api)
+    await mutate(api, "acceptInvitation", "token: $t", caller=NEWBIE, variables={"t": token})
+    twin = Caller("user-twin-8", demo.DEMO_ORG, "eve@startup.com", "Eve Twin")
+    result = await mutate(api, "acceptInvitation", "token: $t",
+                          "... on InvitationUnavailable { reason }", twin, {"t": token})
+    assert (result["code"], result["reason"]) == ("INVITATION_UNAVAILABLE", "used")
+    assert await people(api) == 5
+
+
+async def test_accept_an_expired_invitation_fails(api: Api, clock: Clock) -> None:
+    token = await invite(api)
+    clock.advance(DAY_SECONDS + 1)
+    result = await mutate(api, "acceptInvitation", "token: $t",
+                          "... on InvitationUnavailable { reason }", NEWBIE, {"t": token})
+    assert result["reason"] == "expired"
+    assert await people(api) == 4
+
+
+async def test_accept_a_garbage_or_tampered_token_fails_as_invalid(api: Api) -> None:
+    token = await invite(api)
+    for bad in ("garbage", token[:-2] + "xx", "invite-abc-123.whatever"):
+        result = await mutate(api, "acceptInvitation", "token: $t",
+                              "... on InvitationUnavailable { reason }", NEWBIE, {"t": bad})
+        assert result["reason"] == "invalid"
+    assert await people(api) == 4
+
+
+async def test_accept_with_another_email_fails(api: Api) -> None:
+    token = await invite(api)
+    stranger = Caller("user-str-9", demo.DEMO_ORG, "mallory@evil.io", "Mallory")
+    result = await mutate(api, "acceptInvitation", "token: $t",
+                          "... on InvitationUnavailable { reason }", stranger, {"t": token})
+    assert result["reason"] == "wrong_email"
+    assert await people(api) == 4
+
+
+async def test_accept_a_revoked_invitation_fails(api: Api) -> None:
+    token = await invite(api)
+    await mutate(api, "revokeInvitation", f'id: "{token.split(".")[0]}"')
+    result = await mutate(api, "acceptInvitation", "token: $t",
+                          "... on InvitationUnavailable { reason }", NEWBIE, {"t": token})
+    assert result["reason"] == "revoked"
+
+
+async def test_accept_when_the_org_is_full_reports_the_limit(api: Api) -> None:
+    token = await invite(api)
+    await api.store.update(keys.organization(demo.DEMO_ORG), [Set("maxMembers", 4)])
+    result = await mutate(api, "acceptInvitation", "token: $t",
+                          "... on MemberLimitReached { maxMembers }", NEWBIE, {"t": token})
+    assert (result["code"], result["maxMembers"]) == ("MEMBER_LIMIT_REACHED", 4)
+    assert await people(api) == 4
+    data = await api.ok("{ invitations(status: PENDING) { edges { node { email } } } }")
+    assert {"node": {"email": "eve@startup.com"}} in data["invitations"]["edges"]
+
+
+async def test_accept_by_an_existing_member_fails(api: Api) -> None:
+    token = await invite(api)
+    result = await mutate(api, "acceptInvitation", "token: $t", caller=BOB,
+                          variables={"t": token})
+    assert result["code"] == "ALREADY_EXISTS"
+
+
+# revokeInvitation
+
+
+async def test_revoke_marks_the_invitation_revoked(api: Api) -> None:
+    result = await mutate(api, "revokeInvitation", 'id: "invite-abc-123"',
+                          "... on InvitationSuccess { invitation { status } }")
+    assert result["invitation"] == {"status": "REVOKED"}
+    assert await latest_action(api) == "invitation.revoked"
+
+
+async def test_revoke_an_unknown_invitation_is_not_found(api: Api) -> None:
+    result = await mutate(api, "revokeInvitation", 'id: "invite-nope"')
+    assert result["code"] == "NOT_FOUND"
+
+
+async def test_revoke_is_denied_to_members(api: Api) -> None:
+    result = await mutate(api, "revokeInvitation", 'id: "invite-abc-123"', caller=BOB)
+    assert result["code"] == "PERMISSION_DENIED"
+
+
+# changeMemberRole
+
+
+async def test_change_role_is_one_update_and_changes_permissions(api: Api) -> None:
+    result = await mutate(api, "changeMemberRole", 'userId: "user-bob-002", role: VIEWER',
+                          "... on MemberSuccess { member { role permissions version } }")
+    assert result["member"] == {"role": "VIEWER", "version": 2,
+                                "permissions": ["view_team_stats", "view_reports"]}
+    assert await latest_action(api) == "member.role_changed"
+
+
+async def test_promoting_then_demoting_keeps_one_admin(api: Api) -> None:
+    await mutate(api, "changeMemberRole", 'userId: "user-bob-002", role: ADMIN')
+    assert (await org_item(api))["adminCount"] == 2
+    result = await mutate(api, "changeMemberRole", 'userId: "user-abc-123", role: MEMBER')
+    assert result["__typename"] == "MemberSuccess"
+    result = await mutate(api, "changeMemberRole", 'userId: "user-bob-002", role: MEMBER',
+                          caller=BOB)
+    assert result["code"] == "LAST_ADMIN"
+    assert (await org_item(api))["adminCount"] == 1
+
+
+async def test_demoting_the_last_admin_fails(api: Api) -> None:
+    result = await mutate(api, "changeMemberRole", 'userId: "user-abc-123", role: VIEWER')
+    assert result["code"] == "LAST_ADMIN"
+    data = await api.ok("{ viewer { role } }")
+    assert data["viewer"] == {"role": "ADMIN"}
+
+
+async def test_change_role_with_a_stale_version_conflicts(api: Api) -> None:
+    result = await mutate(api, "changeMemberRole",
+                          'userId: "user-bob-002", role: VIEWER, expectedVersion: 7')
+    assert result["code"] == "VERSION_CONFLICT"
+
+
+async def test_change_role_of_an_unknown_person_is_not_found(api: Api) -> None:
+    result = await mutate(api, "changeMemberRole", 'userId: "user-ghost", role: VIEWER')
+    assert result["code"] == "NOT_FOUND"
+
+
+async def test_change_role_is_denied_to_members(api: Api) -> None:
+    result = await mutate(api, "changeMemberRole", 'userId: "user-bob-002", role: ADMIN',
+                          caller=BOB)
+    assert result["code"] == "PERMISSION_DENIED"
+
+
+# removeMember
+
+
+async def test_remove_deletes_the_person_and_frees_the_seat_and_email(api: Api) -> None:
+    result = await mutate(api, "removeMember", 'userId: "user-charlie-003"',
+                          "... on MemberSuccess { member { id } }")
+    assert result["member"] == {"id": "user-charlie-003"}
+    assert (await org_item(api))["currentMembers"] == 3 == await people(api)
+    assert await api.store.get(keys.member_email(demo.DEMO_ORG, "charlie@startup.com")) is None
+    assert (await api.run("{ viewer { id } organization { name } }", CHARLIE)).data == {
+        "viewer": None, "organization": None}
+    assert await latest_action(api) == "member.removed"
+
+
+async def test_removing_the_last_admin_fails(api: Api) -> None:
+    result = await mutate(api, "removeMember", 'userId: "user-abc-123"')
+    assert result["code"] == "LAST_ADMIN"
+    assert await people(api) == 4
+
+
+async def test_remove_an_unknown_person_is_not_found(api: Api) -> None:
+    result = await mutate(api, "removeMember", 'userId: "user-ghost"')
+    assert result["code"] == "NOT_FOUND"
+
+
+async def test_remove_is_denied_to_members(api: Api) -> None:
+    result = await mutate(api, "removeMember", 'userId: "user-charlie-003"', caller=BOB)
+    assert result["code"] == "PERMISSION_DENIED"
+    assert await people(api) == 4
+
+
+# updateMyPreferences
+
+
+async def test_update_my_preferences_changes_only_the_caller(api: Api) -> None:
+    result = await mutate(api, "updateMyPreferences",
+                          'input: {weeklyReports: true, language: "de"}',
+                          "... on MemberSuccess { member { id preferences { weeklyReports "
+                          "language emailNotifications } } }", BOB)
+    assert result["member"] == {"id": "user-bob-002", "preferences": {
+        "weeklyReports": True, "language": "de", "emailNotifications": True}}
+
+
+async def test_update_my_preferences_with_a_stale_version_conflicts(api: Api) -> None:
+    result = await mutate(api, "updateMyPreferences",
+                          'input: {expectedVersion: 9, language: "de"}', caller=BOB)
+    assert result["code"] == "VERSION_CONFLICT"
+
+
+async def test_update_my_preferences_needs_a_change(api: Api) -> None:
+    result = await mutate(api, "updateMyPreferences", "input: {}", caller=BOB)
+    assert result["code"] == "VALIDATION"
+
+
+async def test_update_my_preferences_is_denied_to_non_members(api: Api) -> None:
+    result = await mutate(api, "updateMyPreferences", 'input: {language: "de"}',
+                          caller=NEWBIE)
+    assert result["code"] == "PERMISSION_DENIED"
+
+
+# recordGitHubData
+
+GITHUB_INPUT = ('input: {githubUsername: "%s", codeQuality: {overallScore: %s}, '
+                "metrics: {totalCommits: 10, languages: [{name: \"Go\", percent: 100}]}, "
+                "burnoutRisk: {riskScore: 8.6}}")
+
+
+async def test_record_github_data_caches_it_for_a_day(api: Api, clock: Clock) -> None:
+    result = await mutate(api, "recordGitHubData", GITHUB_INPUT % ("charlie-junior", "6.2"),
+                          "... on GitHubDataSuccess { githubData { expiresAt member { id } "
+                          "codeQuality { overallScore } } }")
+    gh = result["githubData"]
+    assert gh["codeQuality"]["overallScore"] == 6.2
+    assert gh["member"] == {"id": "user-charlie-003"}
+    assert gh["expiresAt"] == int(clock.now) + DAY_SECONDS
+    assert await latest_action(api) == "github_data.recorded"
+
+
+async def test_record_github_data_validates_scores(api: Api) -> None:
+    result = await mutate(api, "recordGitHubData", GITHUB_INPUT % ("charlie-junior", "11"),
+                          "... on ValidationError { field }")
+    assert (result["code"], result["field"]) == ("VALIDATION", "codeQuality.overallScore")
+    assert await api.store.get(keys.github_data(demo.DEMO_ORG, "charlie-junior")) is None
+
+
+async def test_record_github_data_is_denied_for_someone_elses_username(api: Api) -> None:
+    result = await mutate(api, "recordGitHubData", GITHUB_INPUT % ("charlie-junior", "9"),
+                          caller=BOB)
+    assert result["code"] == "PERMISSION_DENIED"
+
+
+# generateTeamReport
+
+
+async def test_generate_team_report_computes_it_from_cached_data(api: Api) -> None:
+    await mutate(api, "recordGitHubData", GITHUB_INPUT % ("charlie-junior", "6.2"))
+    result = await mutate(api, "generateTeamReport", 'date: "2025-01-24"',
+                          "... on TeamReportSuccess { teamReport { reportDate teamHealth "
+                          "summary { analyzedMembers averageCodeQuality totalCommits } "
+                          "topPerformers { name } needsSupport { name } "
+                          "burnoutRisks { name severity } recommendations { priority } "
+                          "generatedBy { name } } }")
+    report = result["teamReport"]
+    assert report["reportDate"] == "2025-01-24"
+    assert report["summary"] == {"analyzedMembers": 2, "averageCodeQuality": 7.3,
+                                 "totalCommits": 1244}
+    assert report["topPerformers"] == [{"name": "Bob Senior"}]
+    assert report["needsSupport"] == [{"name": "Charlie Junior"}]
+    assert report["burnoutRisks"] == [{"name": "Charlie Junior", "severity": "CRITICAL"}]
+    assert report["recommendations"][0] == {"priority": "URGENT"}
+    assert report["generatedBy"] == {"name": "Alice Developer"}
+    stored = await api.ok('{ teamReport(date: "2025-01-24") { teamHealth } }')
+    assert stored["teamReport"]["teamHealth"] == report["teamHealth"]
+    assert await latest_action(api) == "team_report.generated"
+
+
+async def test_generate_team_report_validates_the_date(api: Api) -> None:
+    result = await mutate(api, "generateTeamReport", 'date: "2025-13-01"')
+    assert result["code"] == "VALIDATION"
+
+
+async def test_generate_team_report_is_denied_to_members(api: Api) -> None:
+    result = await mutate(api, "generateTeamReport", 'date: "2025-01-24"', caller=BOB)
+    assert result["code"] == "PERMISSION_DENIED"
+    assert await api.store.get(keys.team_report(demo.DEMO_ORG, "2025-01-24")) is None
