@@ -36,7 +36,7 @@ class _Source(Generic[T]):
 
 
 def _batched(store: Store, key_of: Callable[[str], Key], parse: Callable[[Item], T],
-             source: _Source[T] | None = None) -> DataLoader:
+             source: _Source[T] | None = None) -> DataLoader[str, T | None]:
     async def load(ids: Sequence[str]) -> list[T | None]:
         known: dict[str, T] = {}
         if source is not None:

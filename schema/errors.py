@@ -104,7 +104,7 @@ def from_domain(exc: store_errors.DomainError) -> Error:
         return AlreadyExists(message=message, code=exc.code)
     if isinstance(exc, store_errors.EmailTaken):
         return EmailTaken(message=message, code=exc.code)
-    return Error(message=message, code=exc.code)  # type: ignore[abstract]
+    raise exc  # a domain error without a typed result is a bug: let it be masked
 
 
 ERROR_TYPES = (NotFound, PermissionDenied, MemberLimitReached, InvitationUnavailable,
@@ -120,8 +120,8 @@ def _classify(error: GraphQLError) -> tuple[str, str] | None:
     original = error.original_error
     if original is None:
         return None  # parse, validation and limit errors: graphql-core wrote them, keep them
-    if isinstance(original, GraphQLError) and original.extensions.get("code"):
-        return str(original.extensions["code"]), original.message
+    if isinstance(original, GraphQLError) and (original.extensions or {}).get("code"):
+        return str((original.extensions or {})["code"]), original.message
     if isinstance(original, PermissionError):
         return "FORBIDDEN", str(original) or "you may not read this field"
     if isinstance(original, InvalidCursor | InvalidKeyPart | InputInvalid

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 import strawberry
+from strawberry.permission import BasePermission
 
 from datastore import records
 from resolvers import activity, analytics, membership, team
@@ -29,7 +30,7 @@ from schema.types import (
 R = TypeVar("R")
 T = TypeVar("T")
 
-MEMBER_ONLY = [permissions.IsMember]
+MEMBER_ONLY: list[type[BasePermission]] = [permissions.IsMember]
 
 
 def connection(result: Slice[R], wrap: Callable[[R], T]) -> Connection[T]:

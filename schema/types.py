@@ -9,7 +9,7 @@ from typing import Any, Generic, TypeVar
 import strawberry
 
 from datastore import records
-from schema import permissions
+from schema import permissions as access
 
 T = TypeVar("T")
 
@@ -124,7 +124,7 @@ class Organization:
     max_members: int
     current_members: int
     settings: OrganizationSettings
-    usage: Usage = strawberry.field(permission_classes=[permissions.IsAdmin])
+    usage: Usage = strawberry.field(permission_classes=[access.IsAdmin])
     created_at: float = strawberry.field(description="Epoch milliseconds.")
     updated_at: float = strawberry.field(description="Epoch milliseconds.")
     version: int
@@ -199,7 +199,7 @@ class Member:
     @strawberry.field(
         description="This person's cached GitHub analytics; null when absent, expired, or "
                     "when the caller may not see per-person analytics.",
-        extensions=[permissions.silent(permissions.CanSeeAnalyticsOf)],
+        extensions=[access.silent(access.CanSeeAnalyticsOf)],
     )
     async def github_data(self, info: strawberry.Info) -> GitHubData | None:
         if not self.github_username:
