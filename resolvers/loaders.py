@@ -36,7 +36,8 @@ class _Source(Generic[T]):
 
 
 def _batched(store: Store, key_of: Callable[[str], Key], parse: Callable[[Item], T],
-             source: _Source[T] | None = None) -> DataLoader[str, T | None]:
+             source: _Source[T] | None = None,
+             cache: dict[str, Any] | None = None) -> DataLoader[str, T | None]:
     async def load(ids: Sequence[str]) -> list[T | None]:
         known: dict[str, T] = {}
         if source is not None:
@@ -52,7 +53,8 @@ def _batched(store: Store, key_of: Callable[[str], Key], parse: Callable[[Item],
             item = found.get(key_of(i))
             out.append(parse(item) if item is not None else None)
         return out
-    return DataLoader(load, max_batch_size=BATCH_GET_LIMIT)
+    return DataLoader(load, max_batch_size=BATCH_GET_LIMIT,
+                      cache_map=cache if cache is not None else {})
 
 
 class Loaders:
@@ -60,10 +62,13 @@ class Loaders:
         self.org_id = org_id
         self._members: _Source[Member] = _Source()
         self._github: _Source[GitHubData] = _Source()
+        self._member_cache: dict[str, asyncio.Future[Member | None]] = {}
+        self._github_cache: dict[str, asyncio.Future[GitHubData | None]] = {}
         self.member_by_id: Any = _batched(store, lambda u: keys.member(org_id, u),
-                                          Member.from_item, self._members)
+                                          Member.from_item, self._members, self._member_cache)
         self.github_data_by_username: Any = _batched(
-            store, lambda u: keys.github_data(org_id, u), GitHubData.from_item, self._github)
+            store, lambda u: keys.github_data(org_id, u), GitHubData.from_item, self._github,
+            self._github_cache)
         self.team_report_by_date: Any = _batched(
             store, lambda d: keys.team_report(org_id, d), TeamReport.from_item)
         self.organization: Any = _batched(store, lambda _o: keys.organization(org_id),
@@ -90,6 +95,17 @@ class Loaders:
             source.pending.discard(done)
             done.set()
 
+    def peek_member(self, user_id: str) -> tuple[bool, Member | None]:
+        """(True, value) when this request already loaded the person, without awaiting."""
+        return _peek(self._member_cache, user_id)
+
+    def peek_github_data(self, username: str) -> tuple[bool, GitHubData | None]:
+        return _peek(self._github_cache, username)
+
+    async def prefetch_github_data(self, usernames: Sequence[str]) -> None:
+        """Load analytics a page is about to ask for, so its fields resolve without awaiting."""
+        await self.github_data_by_username.load_many(list(dict.fromkeys(usernames)))
+
     def prime_members(self, members: Sequence[Member]) -> None:
         for m in members:
             self._members.known[m.user_id] = m
@@ -103,3 +119,10 @@ class Loaders:
     def forget_member(self, user_id: str) -> None:
         self._members.known.pop(user_id, None)
         self.member_by_id.clear(user_id)
+
+
+def _peek(cache: dict[str, asyncio.Future[T | None]], key: str) -> tuple[bool, T | None]:
+    future = cache.get(key)
+    if future is None or not future.done() or future.cancelled() or future.exception():
+        return False, None
+    return True, future.result()

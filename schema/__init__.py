@@ -7,6 +7,7 @@ from collections.abc import Callable
 import strawberry
 from graphql import GraphQLError
 from strawberry.extensions import (
+    AddValidationRules,
     DisableIntrospection,
     MaxAliasesLimiter,
     MaxTokensLimiter,
@@ -33,12 +34,16 @@ class Schema(strawberry.Schema):
 
 def build_schema(*, introspection: bool = True, max_depth: int = 12, max_aliases: int = 30,
                  max_tokens: int = 2000, cache_size: int = 256) -> strawberry.Schema:
+    # The limiters build their validation rule classes when constructed. Build them once:
+    # the validation cache is keyed by the rule classes, so rules built per request would
+    # miss it every time (and fill it with garbage).
+    limits = [*QueryDepthLimiter(max_depth=max_depth).validation_rules,
+              *MaxAliasesLimiter(max_alias_count=max_aliases).validation_rules]
     # Factories, so each request gets fresh extension instances (strawberry's advice).
     extensions: list[Callable[[], SchemaExtension] | type[SchemaExtension]] = [
         lambda: MaxTokensLimiter(max_token_count=max_tokens),
         lambda: ParserCache(maxsize=cache_size),
-        lambda: QueryDepthLimiter(max_depth=max_depth),
-        lambda: MaxAliasesLimiter(max_alias_count=max_aliases),
+        lambda: AddValidationRules(limits),
         lambda: ValidationCache(maxsize=cache_size),
         MaskUnexpectedErrors,
     ]

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 import strawberry
 from strawberry.permission import BasePermission
+from strawberry.types.nodes import SelectedField, Selection
 
 from datastore import records
 from resolvers import activity, analytics, membership, team
@@ -42,6 +43,26 @@ def connection(result: Slice[R], wrap: Callable[[R], T]) -> Connection[T]:
         end_cursor=result.cursors[-1] if result.cursors else None))
 
 
+def selects(fields: Sequence[Selection], *path: str) -> bool:
+    """Whether the selection reaches ``path`` (through fragments too)."""
+    if not path:
+        return True
+    for field in fields:
+        if isinstance(field, SelectedField):
+            for child in field.selections:
+                if _reaches(child, path):
+                    return True
+    return False
+
+
+def _reaches(selection: Selection, path: Sequence[str]) -> bool:
+    if isinstance(selection, SelectedField):
+        if selection.name != path[0]:
+            return False
+        return len(path) == 1 or any(_reaches(c, path[1:]) for c in selection.selections)
+    return any(_reaches(c, path) for c in selection.selections)
+
+
 def _ctx(info: strawberry.Info) -> Any:
     return info.context
 
@@ -74,9 +95,14 @@ class Query:
     async def members(self, info: strawberry.Info, role: Role | None = None,
                       status: MemberStatus | None = None, first: int | None = None,
                       after: str | None = None) -> Connection[Member]:
+        ctx = _ctx(info)
+        prefetch = (selects(info.selected_fields, "edges", "node", "githubData")
+                    and ctx.active_member is not None
+                    and ctx.active_member.role is not records.Role.VIEWER)
         result = await team.member_slice(
-            _ctx(info), records.Role(role.value) if role else None,
-            records.MemberStatus(status.value) if status else None, first, after)
+            ctx, records.Role(role.value) if role else None,
+            records.MemberStatus(status.value) if status else None, first, after,
+            prefetch_github_data=prefetch)
         return connection(result, Member.from_record)
 
     @strawberry.field(permission_classes=[permissions.CanInvite])

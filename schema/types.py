@@ -4,7 +4,8 @@ fields that need I/O resolve through the request's loaders."""
 from __future__ import annotations
 
 import enum
-from typing import Any, Generic, TypeVar
+from collections.abc import Awaitable
+from typing import Any, Generic, Optional, TypeVar, Union
 
 import strawberry
 
@@ -58,6 +59,41 @@ def _bool(value: Any) -> bool | None:
 
 def _strs(value: Any) -> list[str]:
     return [v for v in value if isinstance(v, str)] if isinstance(value, list) else []
+
+
+# Nested people and analytics resolve synchronously when this request already loaded them
+# (a members page primes its people and prefetches their analytics), and through the loaders
+# otherwise. Sync fields skip a coroutine and a task per list item in the executor.
+
+Maybe = Union[T, None, Awaitable[T | None]]  # noqa: UP007 (a TypeVar alias needs Union)
+
+
+def member_of(info: strawberry.Info, user_id: str | None) -> Maybe[Member]:
+    if not user_id:
+        return None
+    found, record = info.context.loaders.peek_member(user_id)
+    if found:
+        return Member.from_record(record) if record else None
+    return _load_member(info, user_id)
+
+
+async def _load_member(info: strawberry.Info, user_id: str) -> Member | None:
+    record = await info.context.loaders.member_by_id.load(user_id)
+    return Member.from_record(record) if record else None
+
+
+def github_data_of(info: strawberry.Info, username: str | None) -> Maybe[GitHubData]:
+    if not username:
+        return None
+    found, record = info.context.loaders.peek_github_data(username)
+    if found:
+        return GitHubData.from_record(record) if record else None
+    return _load_github_data(info, username)
+
+
+async def _load_github_data(info: strawberry.Info, username: str) -> GitHubData | None:
+    record = await info.context.loaders.github_data_by_username.load(username)
+    return GitHubData.from_record(record) if record else None
 
 
 # Organization
@@ -130,10 +166,9 @@ class Organization:
     version: int
     owner_id: strawberry.Private[str]
 
-    @strawberry.field
-    async def owner(self, info: strawberry.Info) -> Member | None:
-        record = await info.context.loaders.member_by_id.load(self.owner_id)
-        return Member.from_record(record) if record else None
+    @strawberry.field(graphql_type=Optional["Member"])
+    def owner(self, info: strawberry.Info) -> Maybe[Member]:
+        return member_of(info, self.owner_id)
 
     @classmethod
     def from_record(cls, o: records.Organization) -> Organization:
@@ -189,23 +224,18 @@ class Member:
     version: int
     invited_by_id: strawberry.Private[str | None]
 
-    @strawberry.field
-    async def invited_by(self, info: strawberry.Info) -> Member | None:
-        if not self.invited_by_id:
-            return None
-        record = await info.context.loaders.member_by_id.load(self.invited_by_id)
-        return Member.from_record(record) if record else None
+    @strawberry.field(graphql_type=Optional["Member"])
+    def invited_by(self, info: strawberry.Info) -> Maybe[Member]:
+        return member_of(info, self.invited_by_id)
 
     @strawberry.field(
         description="This person's cached GitHub analytics; null when absent, expired, or "
                     "when the caller may not see per-person analytics.",
         extensions=[access.silent(access.CanSeeAnalyticsOf)],
+        graphql_type=Optional["GitHubData"],
     )
-    async def github_data(self, info: strawberry.Info) -> GitHubData | None:
-        if not self.github_username:
-            return None
-        record = await info.context.loaders.github_data_by_username.load(self.github_username)
-        return GitHubData.from_record(record) if record else None
+    def github_data(self, info: strawberry.Info) -> Maybe[GitHubData]:
+        return github_data_of(info, self.github_username)
 
     @classmethod
     def from_record(cls, m: records.Member) -> Member:
@@ -235,10 +265,9 @@ class Invitation:
     accepted_at: float | None
     invited_by_id: strawberry.Private[str]
 
-    @strawberry.field
-    async def invited_by(self, info: strawberry.Info) -> Member | None:
-        record = await info.context.loaders.member_by_id.load(self.invited_by_id)
-        return Member.from_record(record) if record else None
+    @strawberry.field(graphql_type=Optional["Member"])
+    def invited_by(self, info: strawberry.Info) -> Maybe[Member]:
+        return member_of(info, self.invited_by_id)
 
     @classmethod
     def from_record(cls, i: records.Invitation) -> Invitation:
@@ -318,12 +347,9 @@ class GitHubData:
     data_source: str
     user_id: strawberry.Private[str | None]
 
-    @strawberry.field
-    async def member(self, info: strawberry.Info) -> Member | None:
-        if not self.user_id:
-            return None
-        record = await info.context.loaders.member_by_id.load(self.user_id)
-        return Member.from_record(record) if record else None
+    @strawberry.field(graphql_type=Optional["Member"])
+    def member(self, info: strawberry.Info) -> Maybe[Member]:
+        return member_of(info, self.user_id)
 
     @classmethod
     def from_record(cls, g: records.GitHubData) -> GitHubData:
@@ -396,10 +422,9 @@ class ReportPerson:
     severity: str | None
     urgency: str | None
 
-    @strawberry.field
-    async def member(self, info: strawberry.Info) -> Member | None:
-        record = await info.context.loaders.member_by_id.load(str(self.user_id))
-        return Member.from_record(record) if record else None
+    @strawberry.field(graphql_type=Optional["Member"])
+    def member(self, info: strawberry.Info) -> Maybe[Member]:
+        return member_of(info, str(self.user_id))
 
     @classmethod
     def from_dict(cls, p: dict[str, Any]) -> ReportPerson:
@@ -433,10 +458,9 @@ class TeamReport:
     expires_at: int = strawberry.field(description="Epoch SECONDS (the TTL attribute).")
     generated_by_id: strawberry.Private[str]
 
-    @strawberry.field
-    async def generated_by(self, info: strawberry.Info) -> Member | None:
-        record = await info.context.loaders.member_by_id.load(self.generated_by_id)
-        return Member.from_record(record) if record else None
+    @strawberry.field(graphql_type=Optional["Member"])
+    def generated_by(self, info: strawberry.Info) -> Maybe[Member]:
+        return member_of(info, self.generated_by_id)
 
     @classmethod
     def from_record(cls, r: records.TeamReport) -> TeamReport:
@@ -477,10 +501,9 @@ class ActivityEvent:
     target: str | None
     actor_id: strawberry.ID
 
-    @strawberry.field
-    async def actor(self, info: strawberry.Info) -> Member | None:
-        record = await info.context.loaders.member_by_id.load(str(self.actor_id))
-        return Member.from_record(record) if record else None
+    @strawberry.field(graphql_type=Optional["Member"])
+    def actor(self, info: strawberry.Info) -> Maybe[Member]:
+        return member_of(info, str(self.actor_id))
 
     @classmethod
     def from_record(cls, e: records.ActivityEvent) -> ActivityEvent:
