@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import statistics
 import uuid
-from dataclasses import dataclass
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from datastore import activity, keys, members

@@ -10,6 +10,7 @@ import datetime
 from typing import Any
 
 from datastore import analytics, keys, members, organizations
+from datastore.invitations import hash_token
 from datastore.records import (
     DAY_SECONDS,
     GitHubData,
@@ -21,7 +22,6 @@ from datastore.records import (
     email_claim_item,
     now_ms,
 )
-from datastore.invitations import hash_token
 from datastore.store import Add, Put, Set, Store, Update, item_missing
 
 DEMO_ORG = "org-xyz-789"

@@ -12,6 +12,7 @@ import asyncio
 import copy
 import os
 import sqlite3
+import tempfile
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -42,6 +43,7 @@ from datastore.store import (
     Store,
     Update,
     apply_changes,
+    check_item,
     evaluate,
     normalize,
 )
@@ -110,8 +112,13 @@ class EmbeddedStore(Store):
     def __init__(self, path: str | Path | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.path = str(path or default_path())
-        if self.path != ":memory:":
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        self._scratch: tempfile.TemporaryDirectory[str] | None = None
+        if self.path == ":memory:":
+            # The reader and writer connections must share one database, which two
+            # ":memory:" connections never do; a throwaway file gives the same semantics.
+            self._scratch = tempfile.TemporaryDirectory(prefix="devinsights-")
+            self.path = os.path.join(self._scratch.name, "memory.sqlite3")
+        Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         self._writer_conn: sqlite3.Connection | None = None
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-writer",
                                           initializer=self._open_writer)
@@ -127,6 +134,8 @@ class EmbeddedStore(Store):
         self._writer.submit(self._close_writer).result()
         self._writer.shutdown(wait=True)
         self._reader.close()
+        if self._scratch is not None:
+            self._scratch.cleanup()
 
     def _close_writer(self) -> None:
         if self._writer_conn is not None:
@@ -249,7 +258,7 @@ class EmbeddedStore(Store):
             raise ConditionFailed(f"condition failed for {w.key.sk}")
         item = apply_changes(copy.deepcopy(current) if current else w.key.as_dict(),
                              w.changes)
-        self._store_item(conn, item)
+        self._store_item(conn, check_item(item))  # an update can grow an item past 400 KB
         return item
 
     def _delete(self, conn: sqlite3.Connection, w: RawWrite) -> None:
@@ -271,7 +280,7 @@ class EmbeddedStore(Store):
                 self._store_item(conn, normalize(action.item))
             elif isinstance(action, Update):
                 base = copy.deepcopy(current) if current else action.key.as_dict()
-                self._store_item(conn, apply_changes(base, action.changes))
+                self._store_item(conn, check_item(apply_changes(base, action.changes)))
             elif isinstance(action, Delete):
                 conn.execute("DELETE FROM items WHERE pk = ? AND sk = ?",
                              (action.key.pk, action.key.sk))

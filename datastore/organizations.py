@@ -24,12 +24,13 @@ from datastore.records import (
 )
 from datastore.store import (
     Add,
+    Cond,
     Put,
     Set,
     Store,
     Update,
     attr_eq,
-    attr_ne,
+    attr_lt,
     item_exists,
     item_missing,
 )
@@ -101,25 +102,28 @@ async def update_settings(store: Store, org_id: str, actor_id: str, expected_ver
 
 
 async def count_api_call(store: Store, org_id: str, period: str) -> tuple[int, int]:
-    """Count one API call in ``period``, atomically across processes; a new period resets.
+    """Count one API call in ``period``, atomically across processes; a later period resets.
 
-    Returns (calls so far in the period, limit).
+    Periods must sort in time order (``2025-01``). A process whose clock still reads the
+    previous period counts into the current one: resetting to its own period would drop the
+    calls already counted there. Returns (calls so far in the stored period, limit).
     """
     key = keys.organization(org_id)
-    same_period = attr_eq("usage.apiCalls.period", period)
+    stored = "usage.apiCalls.period"
+    count = [Add("usage.apiCalls.current", 1)]
     try:
-        item = await store.update(key, [Add("usage.apiCalls.current", 1)], condition=same_period)
+        item = await store.update(key, count, condition=attr_eq(stored, period))
     except ConditionFailed:
         try:
             item = await store.update(
-                key, [Set("usage.apiCalls.current", 1), Set("usage.apiCalls.period", period)],
-                condition=item_exists() & attr_ne("usage.apiCalls.period", period))
+                key, [Set("usage.apiCalls.current", 1), Set(stored, period)],
+                condition=item_exists() & attr_lt(stored, period))
         except ConditionFailed:
-            # Either another process opened the period first (count on top of it), or the
-            # organization does not exist (the last attempt fails and says so).
+            # Another process opened this period first, or a later one has begun (count on
+            # top of it), or the organization does not exist (the last attempt says so).
             try:
-                item = await store.update(key, [Add("usage.apiCalls.current", 1)],
-                                          condition=same_period)
+                item = await store.update(key, count,
+                                          condition=item_exists() & Cond("ge", stored, period))
             except ConditionFailed:
                 raise NotFound("organization not found") from None
     calls = item["usage"]["apiCalls"]

@@ -31,29 +31,29 @@ class TableMismatch(StoreError):
 
 def create_table(client: DynamoDBClient, table_name: str) -> list[str]:
     """Create the table with its indexes, stream, TTL and PITR; return what was done."""
-    done: list[str] = []
-    existing = _describe(client, table_name)
-    if existing is None:
-        try:
-            client.create_table(**_table_spec(table_name))
-            done.append(f"created table {table_name} (PAY_PER_REQUEST, GSI1, GSI2, "
-                        f"stream {STREAM_VIEW})")
-        except ClientError as exc:
-            if _code(exc) != "ResourceInUseException":
-                raise
-            # Someone else created it between our describe and create.
-            done.append(f"table {table_name} already exists")
-        _wait_active(client, table_name)
-        existing = _describe(client, table_name)
-        assert existing is not None
-    else:
-        done.append(f"table {table_name} already exists")
-        _check_layout(existing, table_name)
-        _wait_active(client, table_name)
-        done.extend(_ensure_stream(client, table_name, existing))
+    created = _describe(client, table_name) is None and _create(client, table_name)
+    done = [f"created table {table_name} (PAY_PER_REQUEST, GSI1, GSI2, stream {STREAM_VIEW})"
+            if created else f"table {table_name} already exists"]
+    _wait_active(client, table_name)
+    if not created:
+        table = _describe(client, table_name)
+        assert table is not None
+        _check_layout(table, table_name)
+        done.extend(_ensure_stream(client, table_name, table))
     done.append(_ensure_ttl(client, table_name))
     done.append(_ensure_pitr(client, table_name))
     return done
+
+
+def _create(client: DynamoDBClient, table_name: str) -> bool:
+    """Create the table; False if another process created it first."""
+    try:
+        client.create_table(**_table_spec(table_name))
+    except ClientError as exc:
+        if _code(exc) != "ResourceInUseException":
+            raise
+        return False
+    return True
 
 
 def _table_spec(table_name: str) -> dict[str, Any]:

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import copy
+import http.client
 import logging
 import threading
-import urllib.request
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
+import moto.dynamodb.models as moto_dynamodb
 import pytest
-from moto.server import DomainDispatcherApplication, create_backend_app
+from moto.dynamodb.models.table import Table as MotoTable
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 from werkzeug.serving import BaseWSGIServer, make_server
 
 from datastore.dynamodb import DynamoSettings, DynamoStore, make_client
@@ -46,6 +50,41 @@ class OneRequestAtATime:
                     close()
 
 
+class CopyEachTableOnce:
+    """Stands in for the ``copy`` module inside moto's DynamoDB backend.
+
+    moto 5.1's transact_write_items deep-copies the whole table once per action, before it
+    runs any (its rollback snapshot), so a 100-action transaction costs 100 table copies:
+    seconds, then read timeouts, once a table holds a few hundred items. Every one of those
+    copies is the same pre-transaction snapshot, so during a transaction each table is
+    copied once; everything else is copied as moto asked.
+    """
+
+    def __init__(self) -> None:
+        self.local = threading.local()
+
+    def deepcopy(self, value: Any, memo: dict[int, Any] | None = None) -> Any:
+        snapshots: dict[int, tuple[Any, Any]] | None = getattr(self.local, "snapshots", None)
+        if snapshots is None or not isinstance(value, MotoTable):
+            return copy.deepcopy(value, memo)
+        if id(value) not in snapshots:
+            snapshots[id(value)] = (value, copy.deepcopy(value, memo))  # keeps the id alive
+        return snapshots[id(value)][1]
+
+    def patch(self, env: pytest.MonkeyPatch) -> None:
+        transact = moto_dynamodb.DynamoDBBackend.transact_write_items
+
+        def transact_write_items(backend: Any, transact_items: Any) -> None:
+            self.local.snapshots = {}
+            try:
+                transact(backend, transact_items)
+            finally:
+                self.local.snapshots = None
+
+        env.setattr(moto_dynamodb, "copy", self)
+        env.setattr(moto_dynamodb.DynamoDBBackend, "transact_write_items", transact_write_items)
+
+
 class Clock:
     """A clock the tests move by hand, so TTL tests never sleep."""
 
@@ -60,45 +99,69 @@ class Clock:
 
 
 @pytest.fixture(scope="session")
-def moto_endpoint() -> Iterator[str]:
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+def isolated_aws(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Keep a developer's ~/.aws profiles and endpoint settings out of every boto3 client."""
+    with pytest.MonkeyPatch.context() as env:
+        nowhere = str(tmp_path_factory.mktemp("aws") / "absent")
+        env.setenv("AWS_CONFIG_FILE", nowhere)
+        env.setenv("AWS_SHARED_CREDENTIALS_FILE", nowhere)
+        for name in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_ENDPOINT_URL",
+                     "AWS_ENDPOINT_URL_DYNAMODB"):
+            env.delenv(name, raising=False)
+        yield
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint(isolated_aws: None) -> Iterator[str]:
+    """A moto server on an ephemeral 127.0.0.1 port, for the whole session."""
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # else one log line per request
     app = OneRequestAtATime(DomainDispatcherApplication(create_backend_app))
     server: BaseWSGIServer = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, name="moto", daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
+    with pytest.MonkeyPatch.context() as env:
+        CopyEachTableOnce().patch(env)
+        thread.start()
+        try:
+            yield f"http://127.0.0.1:{server.server_port}"
+        finally:
+            server.shutdown()
+            server.server_close()
+            thread.join(timeout=5)
 
 
 def reset_moto(endpoint: str) -> None:
-    request = urllib.request.Request(f"{endpoint}/moto-api/reset", method="POST", data=b"")
-    with urllib.request.urlopen(request, timeout=5) as response:  # noqa: S310 (local URL)
-        response.read()
-
-
-@pytest.fixture
-def dynamo_settings(moto_endpoint: str) -> DynamoSettings:
-    """Fresh moto state with an empty table; fake credentials, nothing leaves 127.0.0.1."""
-    reset_moto(moto_endpoint)
-    settings = DynamoSettings(table=TABLE, region="us-east-1", endpoint_url=moto_endpoint,
-                              aws_access_key_id="testing", aws_secret_access_key="testing")
-    client = make_client(settings)
+    """Forget every table and item; moto's own reset endpoint, much cheaper than a restart."""
+    url = urlsplit(endpoint)
+    conn = http.client.HTTPConnection(url.hostname or "127.0.0.1", url.port, timeout=5)
     try:
-        create_table(client, TABLE)
+        conn.request("POST", "/moto-api/reset")
+        response = conn.getresponse()
+        response.read()
     finally:
-        client.close()
-    return settings
+        conn.close()
+    assert response.status == 200, f"moto reset failed with HTTP {response.status}"
 
 
-@pytest.fixture
-def dynamo_client(dynamo_settings: DynamoSettings) -> Iterator[Any]:
-    client = make_client(dynamo_settings)
+def settings_for(endpoint: str) -> DynamoSettings:
+    """Fake credentials passed explicitly: nothing reads the environment or leaves 127.0.0.1."""
+    return DynamoSettings(table=TABLE, region="us-east-1", endpoint_url=endpoint,
+                          aws_access_key_id="testing", aws_secret_access_key="testing")
+
+
+@pytest.fixture(scope="session")
+def moto_client(moto_endpoint: str) -> Iterator[Any]:
+    """One admin client for the session; building a boto3 client takes ~100 ms."""
+    client = make_client(settings_for(moto_endpoint))
     yield client
     client.close()
+
+
+@pytest.fixture
+def dynamo_settings(moto_endpoint: str, moto_client: Any) -> DynamoSettings:
+    """Fresh moto state holding one empty table."""
+    reset_moto(moto_endpoint)
+    create_table(moto_client, TABLE)
+    return settings_for(moto_endpoint)
 
 
 @pytest.fixture
@@ -116,7 +179,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     deselected = [i for i in items if _dynamodb_only_on_embedded(i)]
     if deselected:
         config.hook.pytest_deselected(items=deselected)
-        items[:] = [i for i in items if i not in deselected]
+        items[:] = [i for i in items if not _dynamodb_only_on_embedded(i)]
 
 
 @pytest.fixture(params=["embedded", "dynamodb"])
