@@ -8,6 +8,8 @@ place, ``_translate``.
 from __future__ import annotations
 
 import asyncio
+import functools
+import threading
 import uuid
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -79,11 +81,22 @@ def make_client(settings: DynamoSettings) -> Any:
         max_pool_connections=settings.max_workers,
         tcp_keepalive=True,
     )
-    return boto3.session.Session().client(
-        "dynamodb", region_name=settings.region, endpoint_url=settings.endpoint_url,
-        aws_access_key_id=settings.aws_access_key_id,
-        aws_secret_access_key=settings.aws_secret_access_key, config=config,
-    )
+    with _session_lock:
+        return _session().client(
+            "dynamodb", region_name=settings.region, endpoint_url=settings.endpoint_url,
+            aws_access_key_id=settings.aws_access_key_id,
+            aws_secret_access_key=settings.aws_secret_access_key, config=config,
+        )
+
+
+# Building a Session loads botocore's data files (~100 ms); one per process is enough.
+# Creating clients from it is not thread-safe, hence the lock; the clients themselves are.
+_session_lock = threading.Lock()
+
+
+@functools.cache
+def _session() -> boto3.session.Session:
+    return boto3.session.Session()
 
 
 def to_wire(value: Any) -> Any:
