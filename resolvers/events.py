@@ -24,6 +24,10 @@ class ActivityBroker:
         """Publish every activity event the store writes (its in-process write stream)."""
         store.write_listeners.append(self.on_item_written)
 
+    def detach(self, store: Store) -> None:
+        if self.on_item_written in store.write_listeners:
+            store.write_listeners.remove(self.on_item_written)
+
     def on_item_written(self, item: Item) -> None:
         if item.get("entityType") == "ACTIVITY" and self._queues.get(
                 item.get("organizationId", "")):

@@ -120,6 +120,10 @@ def _classify(error: GraphQLError) -> tuple[str, str] | None:
     original = error.original_error
     if original is None:
         return None  # parse, validation and limit errors: graphql-core wrote them, keep them
+    if not error.path:
+        # Request errors (a variable of the wrong type, a missing one): graphql-core's message
+        # describes the caller's own input; nothing of the server's state is in it.
+        return "BAD_USER_INPUT", error.message
     if isinstance(original, GraphQLError) and (original.extensions or {}).get("code"):
         return str((original.extensions or {})["code"]), original.message
     if isinstance(original, PermissionError):

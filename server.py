@@ -1,0 +1,345 @@
+"""The app factory and the `devinsights` command line.
+
+settings -> store -> schema -> Starlette app, served by uvicorn. ``create_app`` is what
+tests and ASGI servers use; ``main`` is the console script.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import dataclasses
+import logging
+import os
+import secrets
+import socket
+import sys
+from collections.abc import AsyncIterator, Callable, Sequence
+from pathlib import Path
+
+import uvicorn
+from botocore.exceptions import BotoCoreError, ClientError
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, Response
+from starlette.routing import Route, WebSocketRoute
+from strawberry.printer import print_schema
+
+from datastore import demo, keys
+from datastore.dynamodb import DynamoSettings, DynamoStore, make_client
+from datastore.embedded import EmbeddedStore, default_path
+from datastore.errors import StoreError
+from datastore.store import Store
+from datastore.table import create_table
+from resolvers.context import ApiSettings
+from resolvers.events import ActivityBroker
+from schema import build_schema
+from web import settings as config
+from web.api import Api
+from web.auth import Authenticator, mint_token
+from web.graphiql import (
+    CONTENT_SECURITY_POLICY,
+    default_asset_dir,
+    graphiql_html,
+    graphiql_routes,
+)
+from web.health import Health
+from web.http import GraphQLHttp
+from web.logs import configure_logging
+from web.settings import Settings, SettingsError
+from web.subscriptions import SubscriptionServer
+
+log = logging.getLogger("devinsights.server")
+
+SCHEMA_FILE = Path(__file__).resolve().parent / "schema" / "schema.graphql"
+DEMO_TOKEN_TTL_SECONDS = 12 * 3600
+
+
+# The app
+
+
+def open_store(settings: Settings) -> Store:
+    if settings.store == "dynamodb":
+        return DynamoStore(DynamoSettings(table=settings.dynamodb_table,
+                                          region=settings.dynamodb_region,
+                                          endpoint_url=settings.dynamodb_endpoint_url))
+    return EmbeddedStore(settings.sqlite_path or default_path())
+
+
+def describe_store(settings: Settings) -> str:
+    if settings.store == "dynamodb":
+        where = settings.dynamodb_endpoint_url or f"AWS {settings.dynamodb_region}"
+        return f"DynamoDB table {settings.dynamodb_table} ({where})"
+    return f"embedded store {settings.sqlite_path or default_path()}"
+
+
+async def graphiql_page(request: Request) -> Response:
+    return HTMLResponse(graphiql_html(),
+                        headers={"Content-Security-Policy": CONTENT_SECURITY_POLICY,
+                                 "Cache-Control": "no-store"})
+
+
+def create_app(settings: Settings, store: Store | None = None) -> Starlette:
+    """The ASGI app. Without ``store`` its lifespan opens one from settings and closes it;
+    a store passed in belongs to the caller, who closes it."""
+    schema = build_schema(introspection=settings.introspection, max_depth=settings.max_depth,
+                          max_aliases=settings.max_aliases, max_tokens=settings.max_tokens)
+    api = Api(settings=settings, schema=schema, authenticator=Authenticator(settings),
+              api_settings=ApiSettings(cursor_secret=settings.cursor_key()),
+              broker=ActivityBroker(), store=store)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        owned = api.store is None
+        store = api.store = api.store or open_store(settings)
+        api.broker.attach(store)  # the store's writes feed the subscriptions
+        log.info("serving", extra={"fields": {"store": describe_store(settings)}})
+        try:
+            yield
+        finally:
+            with contextlib.suppress(ValueError):
+                api.broker.detach(store)
+            if owned:
+                await store.close()
+                api.store = None
+            log.info("stopped")
+
+    http = GraphQLHttp(api, ide=graphiql_page)
+    health = Health(api)
+    routes = [
+        Route("/graphql", http.endpoint, methods=["GET", "POST"]),
+        WebSocketRoute("/graphql", SubscriptionServer(api).endpoint),
+        Route("/healthz", health.alive, methods=["GET"]),
+        Route("/readyz", health.ready, methods=["GET"]),
+        *graphiql_routes(default_asset_dir()),
+    ]
+    middleware = [Middleware(
+        CORSMiddleware, allow_origins=list(settings.cors_origins),
+        allow_methods=["GET", "POST"],
+        allow_headers=["Authorization", "Content-Type", "Accept"],
+        expose_headers=["X-Request-Id"], max_age=600)]
+    app = Starlette(routes=routes, middleware=middleware, lifespan=lifespan)
+    app.state.api = api
+    return app
+
+
+# The command line
+
+
+class CommandError(Exception):
+    """A command cannot do what was asked; the message says why and what to do."""
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    return config.from_args(args, os.environ)
+
+
+async def _load_demo(settings: Settings) -> str:
+    store = open_store(settings)
+    try:
+        return await demo.load_demo(store)
+    finally:
+        await store.close()
+
+
+def _listening_socket(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    try:
+        return socket.create_server((host, port), family=family)
+    except OSError as exc:
+        raise CommandError(f"cannot listen on {host}:{port} ({exc.strerror}); pick another "
+                           "port with --port or DEVINSIGHTS_PORT") from None
+
+
+def _demo_token(settings: Settings) -> str | None:
+    if settings.jwt_secret is None:
+        return None
+    admin = demo.PEOPLE[0]
+    return mint_token(settings.jwt_secret, user_id=demo.DEMO_ADMIN, org_id=demo.DEMO_ORG,
+                      email=admin["email"], name=admin["name"],
+                      ttl_seconds=DEMO_TOKEN_TTL_SECONDS, issuer=settings.jwt_issuer,
+                      audience=settings.jwt_audience, org_claim=settings.jwt_org_claim)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    configure_logging(settings.log_level)
+    generated_secret = args.demo and settings.verification is None
+    if generated_secret:
+        settings = dataclasses.replace(settings, jwt_secret=secrets.token_urlsafe(32))
+    app = create_app(settings)  # fails early, with the fix, when no key is configured
+    if args.demo:
+        asyncio.run(_load_demo(settings))
+    sock = _listening_socket(settings.host, settings.port)
+    port = sock.getsockname()[1]
+    # A wildcard address is not one a browser can open; show the loopback one instead.
+    shown_host = {"0.0.0.0": "127.0.0.1", "::": "[::1]"}.get(  # noqa: S104
+        settings.host, settings.host)
+    if ":" in shown_host and not shown_host.startswith("["):
+        shown_host = f"[{shown_host}]"
+    url = f"http://{shown_host}:{port}"
+    lines = [f"DevInsights API on {url} ({describe_store(settings)})",
+             f"GraphiQL: {url}/graphql"]
+    if args.demo:
+        token = _demo_token(settings)
+        lines.append(f"Demo organization {demo.DEMO_ORG} is loaded; its admin is "
+                     f"{demo.PEOPLE[0]['name']} ({demo.DEMO_ADMIN}).")
+        if token is None:
+            lines.append("Tokens are verified with your identity provider's key, so no demo "
+                         "token can be printed; use one from your identity provider.")
+        else:
+            if generated_secret:
+                lines.append("No DEVINSIGHTS_JWT_SECRET is set, so this run signs tokens with "
+                             "a random secret: tokens stop working when it stops.")
+            lines += [f"Admin token (valid {DEMO_TOKEN_TTL_SECONDS // 3600} h):", token,
+                      f"GraphiQL with the token filled in: {url}/graphql#token={token}"]
+    print("\n".join(lines), flush=True)
+    server = uvicorn.Server(uvicorn.Config(
+        app, log_config=None, access_log=False, lifespan="on", proxy_headers=False,
+        server_header=False, ws_max_size=settings.max_body_bytes,
+        timeout_graceful_shutdown=int(settings.shutdown_timeout_seconds)))
+    server.run(sockets=[sock])
+    return 0
+
+
+def cmd_token(args: argparse.Namespace) -> int:
+    settings = config.from_env(os.environ)
+    if not settings.jwt_secret:
+        raise CommandError(
+            "no HS256 secret is configured, so there is nothing to sign with. Set "
+            "DEVINSIGHTS_JWT_SECRET (at least 32 bytes) to the secret the server uses. With "
+            "DEVINSIGHTS_JWT_PUBLIC_KEY or DEVINSIGHTS_JWT_JWKS_URL, tokens come from your "
+            "identity provider instead.")
+    try:
+        keys.user_index(args.user)
+        keys.org_pk(args.org)
+    except keys.InvalidKeyPart as exc:
+        raise CommandError(str(exc)) from None
+    if args.ttl < 1:
+        raise CommandError("--ttl must be at least 1 second")
+    demo_admin = args.user == demo.DEMO_ADMIN and args.org == demo.DEMO_ORG
+    email = args.email or (demo.PEOPLE[0]["email"] if demo_admin else None)
+    name = args.name or (demo.PEOPLE[0]["name"] if demo_admin else None)
+    print(mint_token(settings.jwt_secret, user_id=args.user, org_id=args.org, email=email,
+                     name=name, ttl_seconds=args.ttl, issuer=settings.jwt_issuer,
+                     audience=settings.jwt_audience, org_claim=settings.jwt_org_claim))
+    return 0
+
+
+def cmd_create_table(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    client = make_client(DynamoSettings(table=settings.dynamodb_table,
+                                        region=settings.dynamodb_region,
+                                        endpoint_url=settings.dynamodb_endpoint_url))
+    where = settings.dynamodb_endpoint_url or f"AWS region {settings.dynamodb_region}"
+    try:
+        for line in create_table(client, settings.dynamodb_table):
+            print(line, flush=True)
+    except ClientError as exc:
+        error = exc.response.get("Error", {})
+        raise CommandError(f"DynamoDB at {where} refused: {error.get('Code', 'error')}: "
+                           f"{error.get('Message', '')}") from None
+    except BotoCoreError as exc:
+        raise CommandError(f"could not reach DynamoDB at {where}: {exc}") from None
+    finally:
+        client.close()
+    return 0
+
+
+def cmd_demo_data(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    org = asyncio.run(_load_demo(settings))
+    print(f"Loaded demo organization {org} into the {describe_store(settings)}. Its admin is "
+          f"{demo.PEOPLE[0]['name']} ({demo.DEMO_ADMIN}); mint a token with "
+          f"`devinsights token`.")
+    return 0
+
+
+def cmd_export_schema(args: argparse.Namespace) -> int:
+    printed = print_schema(build_schema()) + "\n"
+    path: Path = args.path
+    if args.check:
+        committed = path.read_text(encoding="utf-8") if path.exists() else ""
+        if committed != printed:
+            print(f"{path} is out of date with the code; run "
+                  "`devinsights export-schema --write` and commit the result", file=sys.stderr)
+            return 1
+        print(f"{path} is up to date")
+        return 0
+    if args.write:
+        path.write_text(printed, encoding="utf-8")
+        print(f"wrote {path}")
+        return 0
+    sys.stdout.write(printed)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="devinsights",
+        description="DevInsights API: a multi-tenant GraphQL API over one DynamoDB table, "
+                    "with an embedded SQLite store by default.",
+        epilog="Every setting can also come from its DEVINSIGHTS_* environment variable; "
+               "run `devinsights COMMAND --help` for a command's flags.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(name: str, run: Callable[[argparse.Namespace], int], summary: str,
+                flags: Sequence[str] = ()) -> argparse.ArgumentParser:
+        sub = commands.add_parser(name, help=summary, description=summary)
+        config.add_flags(sub, flags)
+        sub.set_defaults(run=run)
+        return sub
+
+    store_flags = ("store", "sqlite_path", "dynamodb_table", "dynamodb_region",
+                   "dynamodb_endpoint_url")
+    serve = command("serve", cmd_serve, "Serve the API (GraphQL, WebSocket, GraphiQL) with "
+                    "uvicorn until interrupted.",
+                    (*store_flags, "host", "port", "cors_origins", "log_level"))
+    serve.add_argument("--demo", action="store_true",
+                       help="load the demo organization (idempotent) and print the GraphiQL "
+                            "URL and an admin token; without DEVINSIGHTS_JWT_SECRET a random "
+                            "secret is used for this run")
+    command("create-table", cmd_create_table, "Create the DynamoDB table with its indexes, "
+            "stream, TTL and point-in-time recovery; safe to run again.",
+            ("dynamodb_table", "dynamodb_region", "dynamodb_endpoint_url"))
+    command("demo-data", cmd_demo_data, "Load the demo organization org-xyz-789 into the "
+            "configured store; safe to run again.", store_flags)
+    token = command("token", cmd_token, "Print a development token (HS256, signed with "
+                    "DEVINSIGHTS_JWT_SECRET) for a user of an organization.")
+    token.add_argument("--user", default=demo.DEMO_ADMIN,
+                       help=f"user id, the token's sub (default {demo.DEMO_ADMIN})")
+    token.add_argument("--org", default=demo.DEMO_ORG,
+                       help=f"organization id (default {demo.DEMO_ORG})")
+    token.add_argument("--email", help="email claim (default: the demo admin's, for her)")
+    token.add_argument("--name", help="name claim (default: the demo admin's, for her)")
+    token.add_argument("--ttl", type=int, default=3600, metavar="SECONDS",
+                       help="lifetime in seconds (default 3600)")
+    export = command("export-schema", cmd_export_schema, "Print the GraphQL schema (SDL), "
+                     "write it to schema/schema.graphql, or check that file is current.")
+    mode = export.add_mutually_exclusive_group()
+    mode.add_argument("--write", action="store_true", help=f"write {SCHEMA_FILE.name}")
+    mode.add_argument("--check", action="store_true",
+                      help=f"exit 1 when the committed {SCHEMA_FILE.name} differs")
+    export.add_argument("--path", type=Path, default=SCHEMA_FILE,
+                        help="the schema file --write and --check use (default: the "
+                             "committed schema/schema.graphql)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        code: int = args.run(args)
+    except (CommandError, SettingsError, StoreError) as exc:
+        print(f"devinsights {args.command}: {exc}", file=sys.stderr)
+        return 2 if isinstance(exc, SettingsError) else 1
+    except KeyboardInterrupt:
+        return 130
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,265 @@
+"""The `devinsights` command line, run as a user runs it: the installed script, in a subprocess."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import socket
+from pathlib import Path
+
+import httpx
+import jwt
+import pytest
+
+from datastore import members
+from datastore.demo import DEMO_ADMIN, DEMO_ORG
+from datastore.embedded import EmbeddedStore
+from server import SCHEMA_FILE, create_app
+from tests.web.servers import (
+    cli_env,
+    devinsights,
+    run_cli,
+    serve_process,
+    wait_until_ready,
+)
+from web.settings import Settings, SettingsError
+
+SECRET = "cli-tests-hs256-secret-0123456789abcdefgh"
+VIEWER = {"query": "{ viewer { name role } organization { name } }"}
+
+
+def test_help_lists_every_command(tmp_path: Path) -> None:
+    result = run_cli("--help", env=cli_env(tmp_path))
+
+    assert result.returncode == 0
+    for command in ("serve", "create-table", "demo-data", "token", "export-schema"):
+        assert command in result.stdout
+
+
+def test_a_command_is_required(tmp_path: Path) -> None:
+    result = run_cli(env=cli_env(tmp_path))
+
+    assert result.returncode == 2
+    assert "COMMAND" in result.stderr
+
+
+# token
+
+
+def test_token_without_a_secret_exits_non_zero_and_says_what_to_set(tmp_path: Path) -> None:
+    result = run_cli("token", env=cli_env(tmp_path))
+
+    assert result.returncode != 0
+    assert result.stdout == ""
+    assert "DEVINSIGHTS_JWT_SECRET" in result.stderr
+
+
+def test_token_mints_an_hs256_token_for_the_given_user_and_org(tmp_path: Path) -> None:
+    env = cli_env(tmp_path, DEVINSIGHTS_JWT_SECRET=SECRET, DEVINSIGHTS_JWT_ISSUER="https://i",
+                  DEVINSIGHTS_JWT_AUDIENCE="api")
+    result = run_cli("token", "--user", "user-bob-002", "--org", DEMO_ORG, "--email",
+                     "bob@startup.com", "--ttl", "120", env=env)
+
+    assert result.returncode == 0
+    claims = jwt.decode(result.stdout.strip(), SECRET, algorithms=["HS256"],
+                        audience="api", issuer="https://i")
+    assert (claims["sub"], claims["org"], claims["email"]) == ("user-bob-002", DEMO_ORG,
+                                                               "bob@startup.com")
+    assert claims["exp"] - claims["iat"] == 120
+
+
+def test_token_defaults_to_the_demo_admin(tmp_path: Path) -> None:
+    result = run_cli("token", env=cli_env(tmp_path, DEVINSIGHTS_JWT_SECRET=SECRET))
+
+    claims = jwt.decode(result.stdout.strip(), SECRET, algorithms=["HS256"])
+    assert (claims["sub"], claims["org"], claims["name"]) == (DEMO_ADMIN, DEMO_ORG,
+                                                              "Alice Developer")
+
+
+def test_token_refuses_an_id_that_cannot_be_part_of_a_key(tmp_path: Path) -> None:
+    result = run_cli("token", "--user", "a#b", env=cli_env(tmp_path,
+                                                           DEVINSIGHTS_JWT_SECRET=SECRET))
+
+    assert result.returncode == 1
+    assert "'#'" in result.stderr
+
+
+def test_a_bad_setting_exits_2_naming_the_variable(tmp_path: Path) -> None:
+    result = run_cli("token", env=cli_env(tmp_path, DEVINSIGHTS_JWT_SECRET="too-short"))
+
+    assert result.returncode == 2
+    assert "DEVINSIGHTS_JWT_SECRET must be at least 32 bytes" in result.stderr
+
+
+# serve
+
+
+def test_serve_without_a_key_refuses_and_says_how_to_configure_one(tmp_path: Path) -> None:
+    result = run_cli("serve", "--port", "0", env=cli_env(tmp_path))
+
+    assert result.returncode == 2
+    assert "DEVINSIGHTS_JWT_SECRET" in result.stderr
+    assert "--demo" in result.stderr
+
+
+def test_serve_demo_prints_a_url_and_a_token_that_work_and_stops_cleanly(
+        tmp_path: Path) -> None:
+    env = cli_env(tmp_path, DEVINSIGHTS_SQLITE_PATH=str(tmp_path / "demo.sqlite3"))
+    with serve_process([*devinsights(), "serve", "--demo", "--port", "0"], env,
+                       until="GraphiQL with the token") as served:
+        wait_until_ready(served.url)
+        response = httpx.post(f"{served.url}/graphql", json=VIEWER, timeout=10,
+                              headers={"Authorization": f"Bearer {served.token}"})
+        page = httpx.get(f"{served.url}/graphql", headers={"Accept": "text/html"})
+
+        served.process.send_signal(signal.SIGTERM)
+        # uvicorn finishes the graceful shutdown, then re-raises the signal for supervisors.
+        assert served.process.wait(timeout=20) in (0, -signal.SIGTERM)
+
+    assert response.json() == {"data": {"viewer": {"name": "Alice Developer", "role": "ADMIN"},
+                                        "organization": {"name": "My Startup"}}}
+    assert page.status_code == 200
+    assert "random secret" in "\n".join(served.lines)
+    assert served.token not in "\n".join(served.log_lines)
+    assert any('"stopped"' in line for line in served.log_lines)
+
+
+def test_serve_demo_is_idempotent_and_uses_a_configured_secret(tmp_path: Path) -> None:
+    env = cli_env(tmp_path, DEVINSIGHTS_SQLITE_PATH=str(tmp_path / "again.sqlite3"),
+                  DEVINSIGHTS_JWT_SECRET=SECRET)
+    for _ in range(2):
+        with serve_process([*devinsights(), "serve", "--demo", "--port", "0"], env,
+                           until="GraphiQL with the token") as served:
+            wait_until_ready(served.url)
+            claims = jwt.decode(served.token, SECRET, algorithms=["HS256"])
+
+    assert claims["sub"] == DEMO_ADMIN
+    assert asyncio.run(_people(tmp_path / "again.sqlite3")) == 4
+
+
+async def _people(path: Path) -> int:
+    store = EmbeddedStore(path)
+    try:
+        found, _page = await members.list_page(store, DEMO_ORG)
+        return len(found)
+    finally:
+        await store.close()
+
+
+def test_serve_runs_against_dynamodb(tmp_path: Path, moto_endpoint: str) -> None:
+    env = cli_env(tmp_path, AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing",
+                  DEVINSIGHTS_STORE="dynamodb", DEVINSIGHTS_DYNAMODB_TABLE="cli-serve",
+                  DEVINSIGHTS_DYNAMODB_ENDPOINT_URL=moto_endpoint)
+    assert run_cli("create-table", env=env).returncode == 0
+    with serve_process([*devinsights(), "serve", "--demo", "--port", "0"], env,
+                       until="GraphiQL with the token") as served:
+        wait_until_ready(served.url)
+        ready = httpx.get(f"{served.url}/readyz").json()
+        response = httpx.post(f"{served.url}/graphql", json=VIEWER, timeout=10,
+                              headers={"Authorization": f"Bearer {served.token}"})
+
+    assert ready == {"status": "ready", "store": "dynamodb"}
+    assert response.json()["data"]["viewer"]["name"] == "Alice Developer"
+
+
+# demo-data
+
+
+def test_demo_data_loads_the_demo_organization_and_can_run_again(tmp_path: Path) -> None:
+    env = cli_env(tmp_path, DEVINSIGHTS_SQLITE_PATH=str(tmp_path / "d.sqlite3"))
+
+    first = run_cli("demo-data", env=env)
+    second = run_cli("demo-data", env=env)
+
+    assert (first.returncode, second.returncode) == (0, 0)
+    assert DEMO_ORG in first.stdout
+    assert asyncio.run(_people(tmp_path / "d.sqlite3")) == 4
+
+
+# create-table
+
+
+def test_create_table_prints_each_step_and_is_safe_to_run_again(
+        tmp_path: Path, moto_endpoint: str) -> None:
+    env = cli_env(tmp_path, AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing")
+    args = ("create-table", "--endpoint-url", moto_endpoint, "--table", "cli-created",
+            "--region", "us-east-1")
+
+    first = run_cli(*args, env=env)
+    second = run_cli(*args, env=env)
+
+    assert first.returncode == 0, first.stderr
+    assert "created table cli-created" in first.stdout
+    assert "TTL enabled on expiresAt" in first.stdout
+    assert second.returncode == 0
+    assert "already exists" in second.stdout
+
+
+def test_create_table_against_an_unreachable_endpoint_exits_1_naming_it(
+        tmp_path: Path) -> None:
+    env = cli_env(tmp_path, AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing",
+                  AWS_MAX_ATTEMPTS="1")
+    result = run_cli("create-table", "--endpoint-url", "http://127.0.0.1:9", env=env)
+
+    assert result.returncode == 1
+    assert "http://127.0.0.1:9" in result.stderr
+
+
+# export-schema
+
+
+def test_export_schema_prints_the_sdl(tmp_path: Path) -> None:
+    result = run_cli("export-schema", env=cli_env(tmp_path))
+
+    assert result.returncode == 0
+    assert "type Query {" in result.stdout
+    assert "type Subscription {" in result.stdout
+
+
+def test_export_schema_check_passes_on_the_committed_schema(tmp_path: Path) -> None:
+    result = run_cli("export-schema", "--check", env=cli_env(tmp_path))
+
+    assert result.returncode == 0, result.stderr
+    assert str(SCHEMA_FILE) in result.stdout
+
+
+def test_export_schema_check_fails_on_a_stale_file_and_says_how_to_fix_it(
+        tmp_path: Path) -> None:
+    stale = tmp_path / "schema.graphql"
+    stale.write_text("type Query { old: Int }\n")
+
+    result = run_cli("export-schema", "--check", "--path", str(stale), env=cli_env(tmp_path))
+
+    assert result.returncode == 1
+    assert "export-schema --write" in result.stderr
+
+
+def test_export_schema_write_produces_a_file_that_check_accepts(tmp_path: Path) -> None:
+    target = tmp_path / "schema.graphql"
+
+    written = run_cli("export-schema", "--write", "--path", str(target), env=cli_env(tmp_path))
+    checked = run_cli("export-schema", "--check", "--path", str(target), env=cli_env(tmp_path))
+
+    assert (written.returncode, checked.returncode) == (0, 0)
+    assert target.read_text() == SCHEMA_FILE.read_text()
+
+
+# create_app
+
+
+def test_create_app_refuses_to_build_without_a_way_to_verify_tokens() -> None:
+    with pytest.raises(SettingsError, match="serve --demo"):
+        create_app(Settings())
+
+
+def test_serve_on_a_port_in_use_exits_1_and_says_so(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = run_cli("serve", "--port", str(port), env=cli_env(
+            tmp_path, DEVINSIGHTS_JWT_SECRET=SECRET,
+            DEVINSIGHTS_SQLITE_PATH=str(tmp_path / "p.sqlite3")))
+
+    assert result.returncode == 1
+    assert f"cannot listen on 127.0.0.1:{port}" in result.stderr

@@ -1,0 +1,1 @@
+"""The HTTP edge: settings, authentication, GraphQL over HTTP and WebSocket, health, logs."""

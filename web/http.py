@@ -1,0 +1,366 @@
+"""GraphQL over HTTP at ``/graphql``, following the GraphQL-over-HTTP spec.
+
+- POST with a JSON body runs queries and mutations; GET runs queries only (a mutation over
+  GET is 405), so a link or an image tag can never change anything.
+- The response media type is negotiated from ``Accept``: under
+  ``application/graphql-response+json`` a request that fails before execution (parse,
+  validation, variables) is a 400 with no ``data``; under ``application/json`` it is a 200,
+  as legacy clients expect.
+- A POST must declare a JSON content type. Browsers cannot send that cross-site without a
+  CORS preflight, so a simple cross-site form or text/plain POST never reaches the schema.
+- Every GraphQL request needs a bearer token; without a valid one the answer is a 401 that
+  says what was wrong, with no ``data``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from graphql import GraphQLError
+from starlette.requests import Request
+from starlette.responses import Response
+from strawberry.exceptions import MissingQueryError
+from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
+from strawberry.types import ExecutionResult
+from strawberry.types.execution import PreExecutionError
+from strawberry.types.graphql import OperationType
+
+from datastore.errors import StoreError
+from datastore.store import current_calls
+from resolvers.context import Caller, make_context
+from web.api import Api, RequestLog, StoreNotOpen
+from web.auth import InvalidToken, KeysUnavailable
+
+log = logging.getLogger("devinsights.http")
+
+JSON = "application/json"
+GRAPHQL_RESPONSE = "application/graphql-response+json"
+HTML = "text/html"
+REQUEST_TYPES = (JSON, GRAPHQL_RESPONSE)
+
+IdePage = Callable[[Request], Awaitable[Response]]
+
+
+class HttpError(Exception):
+    """Ends a request early with a status and a message for the client."""
+
+    def __init__(self, status: int, message: str, *, code: str = "BAD_REQUEST",
+                 headers: Mapping[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.code = code
+        self.headers = dict(headers or {})
+
+
+@dataclass(frozen=True, slots=True)
+class GraphQLParams:
+    query: str
+    variables: dict[str, Any] | None = None
+    operation_name: str | None = None
+
+
+# Content negotiation
+
+
+def _media_ranges(accept: str) -> list[tuple[str, float]]:
+    ranges = []
+    for part in accept.split(","):
+        media, *params = (p.strip() for p in part.split(";"))
+        if not media:
+            continue
+        q = 1.0
+        for param in params:
+            name, _, value = param.partition("=")
+            if name.strip().lower() == "q":
+                try:
+                    q = float(value)
+                except ValueError:
+                    q = 0.0
+        ranges.append((media.lower(), q))
+    return ranges
+
+
+def _quality(media: str, ranges: list[tuple[str, float]]) -> tuple[float, int]:
+    """The q of the most specific range that matches ``media``, and how specific it was."""
+    kind = media.split("/")[0]
+    best: tuple[float, int] = (0.0, -1)
+    for candidate, q in ranges:
+        specificity = (2 if candidate == media else 1 if candidate == f"{kind}/*"
+                       else 0 if candidate == "*/*" else -1)
+        if specificity > best[1]:
+            best = (q, specificity)
+    return best
+
+
+def negotiate(accept: str | None) -> str | None:
+    """The media type to answer with, or None when the client accepts neither of ours.
+
+    No Accept header, or only a wildcard, means a legacy client: answer application/json.
+    When both are named explicitly with the same q, the newer graphql-response+json wins.
+    """
+    if not accept or not accept.strip():
+        return JSON
+    ranges = _media_ranges(accept)
+    scored = []
+    for media in (GRAPHQL_RESPONSE, JSON):
+        q, specificity = _quality(media, ranges)
+        if q > 0:
+            named = specificity == 2
+            scored.append((q, specificity, named == (media == GRAPHQL_RESPONSE), media))
+    return max(scored)[3] if scored else None
+
+
+def wants_html(accept: str | None) -> bool:
+    return any(media == HTML and q > 0 for media, q in _media_ranges(accept or ""))
+
+
+# Reading the request
+
+
+def _content_type(request: Request) -> tuple[str, dict[str, str]]:
+    raw = request.headers.get("content-type", "")
+    media, *params = (p.strip() for p in raw.split(";"))
+    parsed = {}
+    for param in params:
+        name, _, value = param.partition("=")
+        parsed[name.strip().lower()] = value.strip().strip('"').lower()
+    return media.lower(), parsed
+
+
+def check_content_type(request: Request) -> None:
+    media, params = _content_type(request)
+    if media not in REQUEST_TYPES:
+        shown = media or "no Content-Type"
+        raise HttpError(415, f"POST /graphql needs Content-Type: application/json, not "
+                             f"{shown}", code="UNSUPPORTED_MEDIA_TYPE")
+    if params.get("charset", "utf-8") != "utf-8":
+        raise HttpError(415, "the body must be UTF-8: send Content-Type: application/json "
+                             "without a charset, or with charset=utf-8",
+                        code="UNSUPPORTED_MEDIA_TYPE")
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The body, read no further than ``limit`` bytes whatever Content-Length claims."""
+    too_large = HttpError(413, f"the request body is larger than {limit} bytes",
+                          code="PAYLOAD_TOO_LARGE", headers={"Connection": "close"})
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        if not declared.isdigit():
+            raise HttpError(400, "Content-Length is not a number")
+        if int(declared) > limit:
+            raise too_large
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise too_large
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def decode_json(body: bytes) -> Any:
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise HttpError(400, "the request body is not valid UTF-8") from None
+    if not text.strip():
+        raise HttpError(400, "the request body is empty; send a JSON object with a `query`")
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError as exc:
+        raise HttpError(400, f"the request body is not valid JSON ({exc})") from None
+
+
+def params_from(raw: Any) -> GraphQLParams:
+    if not isinstance(raw, dict):
+        raise HttpError(400, "the request must be a JSON object with a `query` string")
+    query = raw.get("query")
+    if query is None:
+        raise HttpError(400, "the request has no `query`; persisted queries are not supported")
+    if not isinstance(query, str):
+        raise HttpError(400, "`query` must be a string")
+    variables = raw.get("variables")
+    if variables is not None and not isinstance(variables, dict):
+        raise HttpError(400, "`variables` must be a JSON object (or null)")
+    name = raw.get("operationName")
+    if name is not None and not isinstance(name, str):
+        raise HttpError(400, "`operationName` must be a string (or null)")
+    extensions = raw.get("extensions")
+    if extensions is not None and not isinstance(extensions, dict):
+        raise HttpError(400, "`extensions` must be a JSON object (or null)")
+    return GraphQLParams(query, variables, name or None)
+
+
+def params_from_query_string(request: Request) -> GraphQLParams:
+    raw: dict[str, Any] = {}
+    for name in ("query", "operationName"):
+        if name in request.query_params:
+            raw[name] = request.query_params[name]
+    for name in ("variables", "extensions"):
+        text = request.query_params.get(name)
+        if text:
+            try:
+                raw[name] = orjson.loads(text)
+            except orjson.JSONDecodeError:
+                raise HttpError(400, f"the `{name}` parameter is not valid JSON") from None
+    return params_from(raw)
+
+
+# Results
+
+
+def is_request_error(result: ExecutionResult) -> bool:
+    """True when execution never started: parse, validation or variable coercion failed.
+
+    Field errors always carry a path; errors raised before execution never do.
+    """
+    if isinstance(result, PreExecutionError):
+        return True
+    return result.data is None and bool(result.errors) and all(
+        e.path is None for e in result.errors or ())
+
+
+def formatted(result: ExecutionResult, request_error: bool) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    if not request_error:
+        out["data"] = result.data
+    if result.errors:
+        out["errors"] = [e.formatted for e in result.errors]
+    if result.extensions:
+        out["extensions"] = result.extensions
+    return out
+
+
+def error_body(message: str, code: str, request_id: str) -> dict[str, Any]:
+    return {"errors": [{"message": message,
+                        "extensions": {"code": code, "requestId": request_id}}]}
+
+
+def respond(payload: Any, status: int, media: str, request_id: str,
+            headers: Mapping[str, str] | None = None) -> Response:
+    return Response(orjson.dumps(payload), status_code=status, media_type=media,
+                    headers={"X-Request-Id": request_id, "Cache-Control": "no-store",
+                             "Vary": "Accept, Authorization", **(headers or {})})
+
+
+# The endpoint
+
+
+class GraphQLHttp:
+    """The HTTP side of ``/graphql``; ``ide`` serves GraphiQL to browsers that ask for HTML."""
+
+    def __init__(self, api: Api, ide: IdePage | None = None) -> None:
+        self.api = api
+        self.ide = ide
+
+    async def endpoint(self, request: Request) -> Response:
+        if (request.method == "GET" and "query" not in request.query_params
+                and self.ide is not None and wants_html(request.headers.get("accept"))):
+            return await self.ide(request)
+        rl = RequestLog("http", fields={"method": request.method, "path": request.url.path})
+        media = negotiate(request.headers.get("accept"))
+        try:
+            if media is None:
+                raise HttpError(406, f"this endpoint answers {GRAPHQL_RESPONSE} or {JSON}; "
+                                     "send an Accept header that allows one of them",
+                                code="NOT_ACCEPTABLE")
+            response = await self._handle(request, media, rl)
+        except HttpError as exc:
+            rl.fields["error"] = exc.message
+            response = respond(error_body(exc.message, exc.code, rl.request_id), exc.status,
+                               media or JSON, rl.request_id, exc.headers)
+        except Exception:
+            log.exception("request failed", extra={"fields": {"requestId": rl.request_id}})
+            response = respond(error_body("internal server error", "INTERNAL_SERVER_ERROR",
+                                          rl.request_id), 500, media or JSON, rl.request_id)
+        rl.emit(response.status_code, level=logging.WARNING if response.status_code >= 500
+                else logging.INFO)
+        return response
+
+    async def _handle(self, request: Request, media: str, rl: RequestLog) -> Response:
+        limit = self.api.settings.max_body_bytes
+        if request.method == "POST":
+            check_content_type(request)
+        caller = await self._authenticate(request, rl)
+        if request.method in ("GET", "HEAD"):
+            if len(request.url.query.encode()) > limit:
+                raise HttpError(413, f"the query string is longer than {limit} bytes",
+                                code="PAYLOAD_TOO_LARGE")
+            params = params_from_query_string(request)
+            status, payload = await self._run(params, caller, media, rl, get=True)
+            return respond(payload, status, media, rl.request_id)
+        raw = decode_json(await read_body(request, limit))
+        if isinstance(raw, list):
+            return await self._run_batch(raw, caller, media, rl)
+        status, payload = await self._run(params_from(raw), caller, media, rl, get=False)
+        return respond(payload, status, media, rl.request_id)
+
+    async def _authenticate(self, request: Request, rl: RequestLog) -> Caller:
+        try:
+            caller = await self.api.authenticator.caller_from_header(
+                request.headers.get("authorization"))
+        except InvalidToken as exc:
+            # RFC 6750: no error code when the request had no credentials at all.
+            challenge = ('Bearer realm="devinsights"' if exc.missing
+                         else 'Bearer realm="devinsights", error="invalid_token"')
+            raise HttpError(401, str(exc), code="UNAUTHENTICATED",
+                            headers={"WWW-Authenticate": challenge}) from None
+        except KeysUnavailable as exc:
+            raise HttpError(503, f"{exc}; try again shortly", code="SERVICE_UNAVAILABLE"
+                            ) from None
+        rl.caller(caller)
+        return caller
+
+    async def _run_batch(self, raw: list[Any], caller: Caller, media: str,
+                         rl: RequestLog) -> Response:
+        limit = self.api.settings.max_batch
+        if not raw:
+            raise HttpError(400, "the batch is empty")
+        if len(raw) > limit:
+            raise HttpError(400, f"a batch may hold at most {limit} operations, got {len(raw)}")
+        batch = [params_from(entry) for entry in raw]
+        # One after another: a later mutation may depend on an earlier one.
+        payloads = [(await self._run(p, caller, media, rl, get=False))[1] for p in batch]
+        return respond(payloads, 200, media, rl.request_id)
+
+    async def _run(self, params: GraphQLParams, caller: Caller, media: str, rl: RequestLog,
+                   *, get: bool) -> tuple[int, dict[str, Any]]:
+        rl.operation(params.operation_name)
+        allowed = ((OperationType.QUERY,) if get
+                   else (OperationType.QUERY, OperationType.MUTATION))
+        request_error_status = 400 if media == GRAPHQL_RESPONSE else 200
+        token = current_calls.set(rl.calls)
+        try:
+            context = await make_context(
+                self.api.require_store(), caller, self.api.api_settings, self.api.broker,
+                request_id=rl.request_id, calls=rl.calls)
+            result = await self.api.schema.execute(
+                params.query, variable_values=params.variables, context_value=context,
+                operation_name=params.operation_name, allowed_operation_types=allowed)
+        except InvalidOperationTypeError as exc:
+            if exc.operation_type is OperationType.SUBSCRIPTION:
+                raise HttpError(400, "subscriptions run over WebSocket at /graphql with the "
+                                     "graphql-transport-ws protocol") from None
+            raise HttpError(405, "mutations need POST; GET runs queries only",
+                            code="METHOD_NOT_ALLOWED", headers={"Allow": "POST"}) from None
+        except CannotGetOperationTypeError as exc:
+            error = GraphQLError(exc.as_http_error_reason())
+            return request_error_status, {"errors": [error.formatted]}
+        except MissingQueryError:
+            raise HttpError(400, "the request has no `query`") from None
+        except (StoreError, StoreNotOpen) as exc:
+            log.warning("store unavailable: %s", exc,
+                        extra={"fields": {"requestId": rl.request_id}})
+            raise HttpError(503, "the store is unavailable; try again shortly",
+                            code="SERVICE_UNAVAILABLE") from None
+        finally:
+            current_calls.reset(token)
+        request_error = is_request_error(result)
+        status = request_error_status if request_error else 200
+        return status, formatted(result, request_error)

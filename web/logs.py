@@ -1,0 +1,56 @@
+"""Structured logs: one JSON object per line, on stderr.
+
+A request's line carries only what an operator needs (request id, org, operation name,
+status, duration, store calls). Tokens, secrets, variables and query results are never
+passed to a logger, so no formatter has to scrub them.
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+import sys
+from typing import Any
+
+import orjson
+
+REQUEST_LOG = "devinsights.request"
+
+
+class JsonFormatter(logging.Formatter):
+    """Writes the record's message and its ``fields`` extra, nothing else.
+
+    Other extras are dropped on purpose: a library may attach objects (strawberry attaches
+    the whole execution context, variables included) that must not reach the log.
+    """
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "time": datetime.datetime.fromtimestamp(record.created, datetime.UTC)
+            .isoformat(timespec="milliseconds"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        fields = record.__dict__.get("fields")
+        if isinstance(fields, dict):
+            entry.update(fields)
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return orjson.dumps(entry, default=str).decode()
+
+
+def configure_logging(level: str) -> None:
+    """Send every logger (ours, uvicorn's, strawberry's) through one JSON handler."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+        logging.getLogger(name).handlers.clear()
+        logging.getLogger(name).propagate = True
+
+
+def request_logger() -> logging.Logger:
+    return logging.getLogger(REQUEST_LOG)

@@ -1,0 +1,269 @@
+"""Settings from environment variables (``DEVINSIGHTS_*``) and command-line flags.
+
+Every setting is declared once in ``OPTIONS``: its environment variable, its flag (if it has
+one) and its help text. The README's configuration table is checked against this list.
+Secrets have no flag on purpose: a process's argv is visible to every user of the machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import functools
+import hashlib
+import hmac
+import logging
+import secrets
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from strawberry.http.websocket_origin import normalize_origin
+
+log = logging.getLogger("devinsights.settings")
+
+StoreBackend = Literal["embedded", "dynamodb"]
+MIN_SECRET_BYTES = 32
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+class SettingsError(ValueError):
+    """A setting has a value the server cannot run with; the message names the variable."""
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    store: StoreBackend = "embedded"
+    sqlite_path: str | None = None
+    dynamodb_table: str = "organizations"
+    dynamodb_region: str = "us-east-1"
+    dynamodb_endpoint_url: str | None = None
+    jwt_secret: str | None = field(default=None, repr=False)
+    jwt_public_key: str | None = field(default=None, repr=False)
+    jwt_jwks_url: str | None = None
+    jwt_issuer: str | None = None
+    jwt_audience: str | None = None
+    jwt_org_claim: str = "org"
+    jwt_leeway_seconds: int = 30
+    jwks_refresh_seconds: float = 30.0
+    cursor_secret: str | None = field(default=None, repr=False)
+    cors_origins: tuple[str, ...] = ()
+    max_body_bytes: int = 1024 * 1024
+    max_depth: int = 12
+    max_aliases: int = 30
+    max_tokens: int = 2000
+    max_batch: int = 10
+    introspection: bool = True
+    log_level: str = "INFO"
+    host: str = "127.0.0.1"
+    port: int = 8000
+    shutdown_timeout_seconds: float = 10.0
+    ws_init_timeout_seconds: float = 10.0
+
+    def __post_init__(self) -> None:
+        _check(self)
+
+    @property
+    def verification(self) -> Literal["hs256", "public_key", "jwks"] | None:
+        """Which kind of key verifies tokens, or None when none is configured."""
+        if self.jwt_jwks_url:
+            return "jwks"
+        if self.jwt_public_key:
+            return "public_key"
+        if self.jwt_secret:
+            return "hs256"
+        return None
+
+    def cursor_key(self) -> bytes:
+        """The key that signs pagination cursors, stable for as long as its source is."""
+        if self.cursor_secret:
+            return self.cursor_secret.encode()
+        if self.jwt_secret:
+            return hmac.new(self.jwt_secret.encode(), b"devinsights cursor key v1",
+                            hashlib.sha256).digest()
+        return _process_cursor_key()
+
+
+@functools.cache
+def _process_cursor_key() -> bytes:
+    log.warning("neither DEVINSIGHTS_CURSOR_SECRET nor DEVINSIGHTS_JWT_SECRET is set: "
+                "pagination cursors are signed with a random key and stop working when "
+                "this process restarts or on another process")
+    return secrets.token_bytes(32)
+
+
+def _check(s: Settings) -> None:
+    if s.store not in ("embedded", "dynamodb"):
+        raise SettingsError(f"DEVINSIGHTS_STORE must be 'embedded' or 'dynamodb', not "
+                            f"{s.store!r}")
+    keys = [name for name, value in (("DEVINSIGHTS_JWT_SECRET", s.jwt_secret),
+                                     ("DEVINSIGHTS_JWT_PUBLIC_KEY", s.jwt_public_key),
+                                     ("DEVINSIGHTS_JWT_JWKS_URL", s.jwt_jwks_url)) if value]
+    if len(keys) > 1:
+        raise SettingsError(f"set only one way to verify tokens, not {' and '.join(keys)}")
+    for name, value in (("DEVINSIGHTS_JWT_SECRET", s.jwt_secret),
+                        ("DEVINSIGHTS_CURSOR_SECRET", s.cursor_secret)):
+        if value is not None and len(value.encode()) < MIN_SECRET_BYTES:
+            raise SettingsError(f"{name} must be at least {MIN_SECRET_BYTES} bytes; generate "
+                                "one with: python -c 'import secrets; "
+                                "print(secrets.token_urlsafe(32))'")
+    if s.jwt_jwks_url and not s.jwt_jwks_url.startswith(("https://", "http://")):
+        raise SettingsError("DEVINSIGHTS_JWT_JWKS_URL must be an http(s) URL")
+    if not s.jwt_org_claim:
+        raise SettingsError("DEVINSIGHTS_JWT_ORG_CLAIM must not be empty")
+    for origin in s.cors_origins:
+        if origin != "*" and normalize_origin(origin) != origin.rstrip("/"):
+            raise SettingsError(f"DEVINSIGHTS_CORS_ORIGINS: {origin!r} is not an origin like "
+                                "https://app.example.com (scheme, host, optional port)")
+    for name, number in (("DEVINSIGHTS_MAX_BODY_BYTES", s.max_body_bytes),
+                         ("DEVINSIGHTS_MAX_DEPTH", s.max_depth),
+                         ("DEVINSIGHTS_MAX_ALIASES", s.max_aliases),
+                         ("DEVINSIGHTS_MAX_TOKENS", s.max_tokens),
+                         ("DEVINSIGHTS_MAX_BATCH", s.max_batch)):
+        if number < 1:
+            raise SettingsError(f"{name} must be at least 1")
+    if s.jwt_leeway_seconds < 0 or s.jwks_refresh_seconds < 0:
+        raise SettingsError("JWT leeway and JWKS refresh interval must not be negative")
+    if s.log_level not in LOG_LEVELS:
+        raise SettingsError(f"DEVINSIGHTS_LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}")
+    if not 0 <= s.port <= 65535:
+        raise SettingsError("DEVINSIGHTS_PORT must be between 0 and 65535")
+
+
+# Parsing
+
+
+def _bool(text: str) -> bool:
+    lowered = text.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise ValueError("expected true or false")
+
+
+def _origins(text: str) -> tuple[str, ...]:
+    return tuple(o.strip().rstrip("/") for o in text.split(",") if o.strip())
+
+
+def _level(text: str) -> str:
+    return text.strip().upper()
+
+
+@dataclass(frozen=True, slots=True)
+class Option:
+    name: str
+    env: str
+    help: str
+    parse: Callable[[str], Any] = str
+    flag: str | None = None
+    metavar: str | None = None
+
+
+OPTIONS: tuple[Option, ...] = (
+    Option("store", "DEVINSIGHTS_STORE", "storage backend: embedded (SQLite file) or dynamodb",
+           flag="--store", metavar="{embedded,dynamodb}"),
+    Option("sqlite_path", "DEVINSIGHTS_SQLITE_PATH",
+           "SQLite file of the embedded store (default "
+           "$XDG_DATA_HOME/devinsights/devinsights.sqlite3)", flag="--sqlite-path"),
+    Option("dynamodb_table", "DEVINSIGHTS_DYNAMODB_TABLE", "DynamoDB table name",
+           flag="--table"),
+    Option("dynamodb_region", "DEVINSIGHTS_DYNAMODB_REGION", "AWS region of the table",
+           flag="--region"),
+    Option("dynamodb_endpoint_url", "DEVINSIGHTS_DYNAMODB_ENDPOINT_URL",
+           "DynamoDB endpoint, for DynamoDB Local or moto (default: AWS)",
+           flag="--endpoint-url"),
+    Option("jwt_secret", "DEVINSIGHTS_JWT_SECRET",
+           "HS256 secret (development; at least 32 bytes); enables `devinsights token`"),
+    Option("jwt_public_key", "DEVINSIGHTS_JWT_PUBLIC_KEY",
+           "PEM public key (RSA -> RS256, EC P-256 -> ES256), or a path to a PEM file"),
+    Option("jwt_jwks_url", "DEVINSIGHTS_JWT_JWKS_URL",
+           "JWKS URL of your identity provider; keys are picked by `kid` (RS256/ES256)"),
+    Option("jwt_issuer", "DEVINSIGHTS_JWT_ISSUER", "required `iss` of tokens (unchecked if unset)"),
+    Option("jwt_audience", "DEVINSIGHTS_JWT_AUDIENCE",
+           "required `aud` of tokens (unchecked if unset)"),
+    Option("jwt_org_claim", "DEVINSIGHTS_JWT_ORG_CLAIM",
+           "claim that carries the organization id (default org)"),
+    Option("jwt_leeway_seconds", "DEVINSIGHTS_JWT_LEEWAY_SECONDS",
+           "clock skew allowed on exp/nbf/iat (default 30)", parse=int),
+    Option("jwks_refresh_seconds", "DEVINSIGHTS_JWKS_REFRESH_SECONDS",
+           "shortest time between JWKS refetches for an unknown `kid` (default 30)",
+           parse=float),
+    Option("cursor_secret", "DEVINSIGHTS_CURSOR_SECRET",
+           "key that signs pagination cursors (default: derived from the JWT secret)"),
+    Option("cors_origins", "DEVINSIGHTS_CORS_ORIGINS",
+           "comma-separated browser origins allowed to call the API (default none)",
+           parse=_origins, flag="--cors-origins"),
+    Option("max_body_bytes", "DEVINSIGHTS_MAX_BODY_BYTES",
+           "largest request body accepted (default 1048576)", parse=int),
+    Option("max_depth", "DEVINSIGHTS_MAX_DEPTH", "deepest query accepted (default 12)",
+           parse=int),
+    Option("max_aliases", "DEVINSIGHTS_MAX_ALIASES", "most aliases in one query (default 30)",
+           parse=int),
+    Option("max_tokens", "DEVINSIGHTS_MAX_TOKENS",
+           "most lexical tokens in one query (default 2000)", parse=int),
+    Option("max_batch", "DEVINSIGHTS_MAX_BATCH",
+           "most operations in one batched POST (default 10)", parse=int),
+    Option("introspection", "DEVINSIGHTS_INTROSPECTION",
+           "allow schema introspection: true or false (default true)", parse=_bool),
+    Option("log_level", "DEVINSIGHTS_LOG_LEVEL", "DEBUG, INFO, WARNING or ERROR (default INFO)",
+           parse=_level, flag="--log-level"),
+    Option("host", "DEVINSIGHTS_HOST", "interface to listen on (default 127.0.0.1)",
+           flag="--host"),
+    Option("port", "DEVINSIGHTS_PORT", "port to listen on; 0 picks a free one (default 8000)",
+           parse=int, flag="--port"),
+    Option("shutdown_timeout_seconds", "DEVINSIGHTS_SHUTDOWN_TIMEOUT_SECONDS",
+           "how long open requests may finish on shutdown (default 10)", parse=float),
+    Option("ws_init_timeout_seconds", "DEVINSIGHTS_WS_INIT_TIMEOUT_SECONDS",
+           "how long a WebSocket may wait before connection_init (default 10)", parse=float),
+)
+BY_NAME = {o.name: o for o in OPTIONS}
+
+
+def from_env(environ: Mapping[str, str], **overrides: Any) -> Settings:
+    """Settings from the environment, then ``overrides`` (None means "not given")."""
+    values: dict[str, Any] = {}
+    for option in OPTIONS:
+        raw = environ.get(option.env)
+        if raw is None or raw == "":
+            continue
+        try:
+            values[option.name] = option.parse(raw)
+        except ValueError as exc:
+            raise SettingsError(f"{option.env}: {exc}") from None
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    public_key = values.get("jwt_public_key")
+    if isinstance(public_key, str) and not public_key.lstrip().startswith("-----BEGIN"):
+        values["jwt_public_key"] = _read_key_file(public_key)
+    try:
+        return Settings(**values)
+    except TypeError as exc:
+        raise SettingsError(str(exc)) from None
+
+
+def _read_key_file(path: str) -> str:
+    try:
+        with open(path, encoding="utf-8") as f:
+            return f.read()
+    except OSError as exc:
+        raise SettingsError(f"DEVINSIGHTS_JWT_PUBLIC_KEY is neither a PEM key nor a readable "
+                            f"file ({exc.strerror})") from None
+
+
+def add_flags(parser: argparse.ArgumentParser, names: Iterable[str]) -> None:
+    """Add the flags of the named settings; an absent flag leaves the environment's value."""
+    for name in names:
+        option = BY_NAME[name]
+        assert option.flag is not None, f"{name} has no flag"
+        parser.add_argument(option.flag, dest=name, type=option.parse, default=None,
+                            metavar=option.metavar,
+                            help=f"{option.help} [env {option.env}]")
+
+
+def from_args(args: argparse.Namespace, environ: Mapping[str, str]) -> Settings:
+    given = {o.name: getattr(args, o.name) for o in OPTIONS if hasattr(args, o.name)}
+    return from_env(environ, **given)
+
+
+def with_changes(settings: Settings, **changes: Any) -> Settings:
+    return dataclasses.replace(settings, **changes)
