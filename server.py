@@ -49,6 +49,7 @@ from web.graphiql import (
 from web.health import Health
 from web.http import GraphQLHttp
 from web.logs import configure_logging
+from web.quota import UsageMeter
 from web.settings import Settings, SettingsError
 from web.subscriptions import SubscriptionServer
 
@@ -90,6 +91,8 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
     api = Api(settings=settings, schema=schema, authenticator=Authenticator(settings),
               api_settings=ApiSettings(cursor_secret=settings.cursor_key()),
               broker=ActivityBroker(), store=store)
+    if settings.api_quota:
+        api.meter = UsageMeter(api.require_store, flush_calls=settings.quota_flush_calls)
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
@@ -102,6 +105,8 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
         finally:
             with contextlib.suppress(ValueError):
                 api.broker.detach(store)
+            if api.meter is not None:
+                await api.meter.flush_all()
             if owned:
                 await store.close()
                 api.store = None

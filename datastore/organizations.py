@@ -101,8 +101,10 @@ async def update_settings(store: Store, org_id: str, actor_id: str, expected_ver
     return Organization.from_item(org)
 
 
-async def count_api_call(store: Store, org_id: str, period: str) -> tuple[int, int]:
-    """Count one API call in ``period``, atomically across processes; a later period resets.
+async def count_api_call(store: Store, org_id: str, period: str, amount: int = 1
+                         ) -> tuple[int, int]:
+    """Count ``amount`` API calls in ``period``, atomically across processes; a later period
+    resets the count.
 
     Periods must sort in time order (``2025-01``). A process whose clock still reads the
     previous period counts into the current one: resetting to its own period would drop the
@@ -110,13 +112,13 @@ async def count_api_call(store: Store, org_id: str, period: str) -> tuple[int, i
     """
     key = keys.organization(org_id)
     stored = "usage.apiCalls.period"
-    count = [Add("usage.apiCalls.current", 1)]
+    count = [Add("usage.apiCalls.current", amount)]
     try:
         item = await store.update(key, count, condition=attr_eq(stored, period))
     except ConditionFailed:
         try:
             item = await store.update(
-                key, [Set("usage.apiCalls.current", 1), Set(stored, period)],
+                key, [Set("usage.apiCalls.current", amount), Set(stored, period)],
                 condition=item_exists() & attr_lt(stored, period))
         except ConditionFailed:
             # Another process opened this period first, or a later one has begun (count on

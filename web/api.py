@@ -14,6 +14,7 @@ from resolvers.context import ApiSettings, Caller
 from resolvers.events import ActivityBroker
 from web.auth import Authenticator
 from web.logs import request_logger
+from web.quota import UsageMeter
 from web.settings import Settings
 
 MAX_LOGGED_NAME = 100
@@ -31,6 +32,7 @@ class Api:
     api_settings: ApiSettings
     broker: ActivityBroker
     store: Store | None = None  # opened and closed by the app's lifespan
+    meter: UsageMeter | None = None  # None when quotas are off
 
     def require_store(self) -> Store:
         if self.store is None:

@@ -34,6 +34,7 @@ from datastore.store import current_calls
 from resolvers.context import Caller, make_context
 from web.api import Api, RequestLog, StoreNotOpen
 from web.auth import InvalidToken, KeysUnavailable
+from web.quota import QuotaExceeded
 
 log = logging.getLogger("devinsights.http")
 
@@ -315,6 +316,12 @@ class GraphQLHttp:
             raise HttpError(503, f"{exc}; try again shortly", code="SERVICE_UNAVAILABLE"
                             ) from None
         rl.caller(caller)
+        if self.api.meter is not None:
+            try:
+                await self.api.meter.admit(caller.org_id)
+            except QuotaExceeded as exc:
+                raise HttpError(429, str(exc), code="QUOTA_EXCEEDED",
+                                headers={"Retry-After": str(exc.retry_after)}) from None
         return caller
 
     async def _run_batch(self, raw: list[Any], caller: Caller, media: str,

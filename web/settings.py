@@ -54,6 +54,8 @@ class Settings:
     max_tokens: int = 2000
     max_batch: int = 10
     introspection: bool = True
+    api_quota: bool = True
+    quota_flush_calls: int = 50
     log_level: str = "INFO"
     host: str = "127.0.0.1"
     port: int = 8000
@@ -119,7 +121,8 @@ def _check(s: Settings) -> None:
                          ("DEVINSIGHTS_MAX_DEPTH", s.max_depth),
                          ("DEVINSIGHTS_MAX_ALIASES", s.max_aliases),
                          ("DEVINSIGHTS_MAX_TOKENS", s.max_tokens),
-                         ("DEVINSIGHTS_MAX_BATCH", s.max_batch)):
+                         ("DEVINSIGHTS_MAX_BATCH", s.max_batch),
+                         ("DEVINSIGHTS_QUOTA_FLUSH_CALLS", s.quota_flush_calls)):
         if number < 1:
             raise SettingsError(f"{name} must be at least 1")
     if s.jwt_leeway_seconds < 0 or s.jwks_refresh_seconds < 0:
@@ -206,6 +209,12 @@ OPTIONS: tuple[Option, ...] = (
            "most operations in one batched POST (default 10)", parse=int),
     Option("introspection", "DEVINSIGHTS_INTROSPECTION",
            "allow schema introspection: true or false (default true)", parse=_bool),
+    Option("api_quota", "DEVINSIGHTS_API_QUOTA",
+           "count API calls per organization and refuse them over usage.apiCalls.limit "
+           "(default true)", parse=_bool),
+    Option("quota_flush_calls", "DEVINSIGHTS_QUOTA_FLUSH_CALLS",
+           "requests a process counts locally before adding them to the store (default 50; "
+           "also flushed every second)", parse=int),
     Option("log_level", "DEVINSIGHTS_LOG_LEVEL", "DEBUG, INFO, WARNING or ERROR (default INFO)",
            parse=_level, flag="--log-level"),
     Option("host", "DEVINSIGHTS_HOST", "interface to listen on (default 127.0.0.1)",

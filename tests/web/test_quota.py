@@ -1,0 +1,84 @@
+"""Per-organization API quotas: counted exactly in the store, refused over the limit."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import httpx
+import pytest
+
+from datastore import demo, keys
+from datastore.embedded import EmbeddedStore
+from datastore.store import Set
+from tests.web.servers import bearer, serving, settings_for, token
+from web.quota import QuotaExceeded, UsageMeter, month_of, seconds_to_next_month
+
+NOW = 1_764_000_000.0  # 2025-11-24
+
+
+async def _calls(store: EmbeddedStore) -> tuple[int, str]:
+    item = await store.get(keys.organization(demo.DEMO_ORG), consistent=True)
+    assert item is not None
+    usage = item["usage"]["apiCalls"]
+    return usage["current"], usage["period"]
+
+
+async def test_counts_every_call_exactly_across_two_processes_sharing_the_store(
+        tmp_path: Path) -> None:
+    path = tmp_path / "db.sqlite3"
+    first, second = EmbeddedStore(path), EmbeddedStore(path)
+    try:
+        await demo.load_demo(first)
+        meters = [UsageMeter(lambda s=s: s, flush_calls=7, clock=lambda: NOW)  # type: ignore[misc]
+                  for s in (first, second)]
+        await asyncio.gather(*(meters[i % 2].admit(demo.DEMO_ORG) for i in range(301)))
+        for meter in meters:
+            await meter.flush_all()
+        assert await _calls(first) == (301, month_of(NOW))
+    finally:
+        await first.close()
+        await second.close()
+
+
+async def test_refuses_calls_over_the_limit_until_the_month_ends(tmp_path: Path) -> None:
+    store = EmbeddedStore(tmp_path / "db.sqlite3")
+    now = [NOW]
+    try:
+        await demo.load_demo(store)
+        await store.update(keys.organization(demo.DEMO_ORG), [Set("usage.apiCalls.limit", 5)])
+        meter = UsageMeter(lambda: store, flush_calls=1, clock=lambda: now[0])
+        for _ in range(5):
+            await meter.admit(demo.DEMO_ORG)
+        with pytest.raises(QuotaExceeded, match="all 5 API calls of 2025-11") as refused:
+            await meter.admit(demo.DEMO_ORG)
+        assert refused.value.retry_after == seconds_to_next_month(NOW)
+        assert await _calls(store) == (5, "2025-11")
+        now[0] += seconds_to_next_month(NOW)
+        await meter.admit(demo.DEMO_ORG)
+        assert await _calls(store) == (1, "2025-12")
+    finally:
+        await store.close()
+
+
+def test_the_server_answers_429_with_retry_after_over_the_quota(tmp_path: Path) -> None:
+    settings = settings_for(tmp_path, quota_flush_calls=1)
+    store = EmbeddedStore(settings.sqlite_path)
+    asyncio.run(demo.load_demo(store))
+    asyncio.run(store.update(keys.organization(demo.DEMO_ORG),
+                             [Set("usage.apiCalls.limit", 3)]))
+    headers = {**bearer(token()), "Content-Type": "application/json"}
+    body = {"query": "{ viewer { id } }"}
+    try:
+        with serving(settings, store) as served, httpx.Client(base_url=served.url) as client:
+            statuses = [client.post("/graphql", json=body, headers=headers).status_code
+                        for _ in range(4)]
+            refused = client.post("/graphql", json=body, headers=headers)
+    finally:
+        asyncio.run(store.close())
+    assert statuses == [200, 200, 200, 429]
+    assert refused.status_code == 429
+    assert int(refused.headers["Retry-After"]) > 0
+    error = refused.json()["errors"][0]
+    assert error["extensions"]["code"] == "QUOTA_EXCEEDED"
+    assert "data" not in refused.json()
