@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
-from datastore import activity
-from datastore.records import ActivityEvent
+from datastore import activity, members
+from datastore.records import ActivityEvent, MemberStatus
 from resolvers.context import Context
 from resolvers.paging import Slice, load_slice
 
@@ -17,6 +17,17 @@ async def activity_slice(ctx: Context, first: int | None, after: str | None
 
 
 async def live(ctx: Context) -> AsyncIterator[ActivityEvent]:
-    async for event in ctx.broker.subscribe(ctx.caller.org_id):
-        if event.org_id == ctx.caller.org_id:  # the broker is keyed by org; check anyway
-            yield event
+    """Events of the caller's org while the caller stays an active member.
+
+    Membership is re-read whenever an event is about the subscriber (removed, suspended,
+    role changed): a removed person's open subscription ends at once, like their requests.
+    """
+    org, user = ctx.caller.org_id, ctx.caller.user_id
+    async for event in ctx.broker.subscribe(org):
+        if event.org_id != org:  # the broker is keyed by org; check anyway
+            continue
+        if event.target == user:
+            member = await members.get(ctx.store, org, user, consistent=True)
+            if member is None or member.status is not MemberStatus.ACTIVE:
+                return
+        yield event
