@@ -9,10 +9,8 @@ from graphql import GraphQLError
 from strawberry.extensions import (
     AddValidationRules,
     DisableIntrospection,
-    MaxAliasesLimiter,
     MaxTokensLimiter,
     ParserCache,
-    QueryDepthLimiter,
     SchemaExtension,
     ValidationCache,
 )
@@ -20,6 +18,7 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
 from schema.errors import ERROR_TYPES, MaskUnexpectedErrors
+from schema.limits import alias_limit, depth_limit
 from schema.mutation import Mutation
 from schema.query import Query
 from schema.subscription import Subscription
@@ -34,11 +33,9 @@ class Schema(strawberry.Schema):
 
 def build_schema(*, introspection: bool = True, max_depth: int = 12, max_aliases: int = 30,
                  max_tokens: int = 2000, cache_size: int = 256) -> strawberry.Schema:
-    # The limiters build their validation rule classes when constructed. Build them once:
-    # the validation cache is keyed by the rule classes, so rules built per request would
-    # miss it every time (and fill it with garbage).
-    limits = [*QueryDepthLimiter(max_depth=max_depth).validation_rules,
-              *MaxAliasesLimiter(max_alias_count=max_aliases).validation_rules]
+    # Build the rule classes once: the validation cache is keyed by them, so rules built per
+    # request would miss it every time (and fill it with garbage).
+    limits = [depth_limit(max_depth), alias_limit(max_aliases)]
     # Factories, so each request gets fresh extension instances (strawberry's advice).
     extensions: list[Callable[[], SchemaExtension] | type[SchemaExtension]] = [
         lambda: MaxTokensLimiter(max_token_count=max_tokens),

@@ -414,11 +414,17 @@ class ReportSummary:
 class ReportPerson:
     user_id: strawberry.ID
     name: str
-    code_quality: float | None
-    commits: int | None
+    code_quality: float | None = strawberry.field(
+        description="Null for callers who may not see per-person analytics.",
+        extensions=[access.silent(access.CanSeeTeamAnalytics)])
+    commits: int | None = strawberry.field(
+        description="Null for callers who may not see per-person analytics.",
+        extensions=[access.silent(access.CanSeeTeamAnalytics)])
     contributions: str | None
     recommendation: str | None
-    risk_score: float | None
+    risk_score: float | None = strawberry.field(
+        description="Null for callers who may not see per-person analytics.",
+        extensions=[access.silent(access.CanSeeTeamAnalytics)])
     severity: str | None
     urgency: str | None
 

@@ -402,3 +402,14 @@ async def test_an_admin_may_record_github_data_for_anyone_in_the_org(api: Api) -
 
     assert result["__typename"] == "GitHubDataSuccess"
     assert stored["githubData"] == {"member": {"id": CHARLIE.user_id}}
+
+
+async def test_report_scores_are_hidden_from_those_who_may_not_see_per_person_analytics(
+        api: Api) -> None:
+    query = "{ teamReport { topPerformers { name codeQuality commits } } }"
+    admin = await api.ok(query, ALICE)
+    assert admin["teamReport"]["topPerformers"] == [
+        {"name": "Bob Senior", "codeQuality": 8.5, "commits": 1234}]
+    viewer = await api.ok(query, DIANA)
+    assert viewer["teamReport"]["topPerformers"] == [
+        {"name": "Bob Senior", "codeQuality": None, "commits": None}]
