@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import strawberry
-from graphql import GraphQLError
+from graphql import ASTValidationRule, GraphQLError
 from strawberry.extensions import (
     AddValidationRules,
     DisableIntrospection,
@@ -35,7 +35,7 @@ def build_schema(*, introspection: bool = True, max_depth: int = 12, max_aliases
                  max_tokens: int = 2000, cache_size: int = 256) -> strawberry.Schema:
     # Build the rule classes once: the validation cache is keyed by them, so rules built per
     # request would miss it every time (and fill it with garbage).
-    limits = [depth_limit(max_depth), alias_limit(max_aliases)]
+    limits: list[type[ASTValidationRule]] = [depth_limit(max_depth), alias_limit(max_aliases)]
     # Factories, so each request gets fresh extension instances (strawberry's advice).
     extensions: list[Callable[[], SchemaExtension] | type[SchemaExtension]] = [
         lambda: MaxTokensLimiter(max_token_count=max_tokens),
