@@ -8,6 +8,7 @@ always equals the number of people, and an organization always keeps one admin.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -42,6 +43,7 @@ from datastore.store import (
     Set,
     Store,
     Update,
+    apply_changes,
     attr_eq,
     attr_gt,
     attr_lt,
@@ -161,18 +163,26 @@ async def remove(store: Store, org_id: str, user_id: str, actor_id: str) -> Memb
 
 async def change_role(store: Store, org_id: str, user_id: str, role: Role, actor_id: str,
                       expected_version: int | None = None) -> Member:
-    current = await get(store, org_id, user_id, consistent=True)
-    if current is None:
+    """One conditional update of the person (plus the admin counter when admins change).
+
+    Like every versioned update here, the result is the person read before the write with
+    the change applied; the version condition makes that exactly what was written.
+    """
+    key = keys.member(org_id, user_id)
+    item = await store.get(key, consistent=True)
+    if item is None:
         raise NotFound("member not found")
+    current = Member.from_item(item)
     version = expected_version if expected_version is not None else current.version
-    if current.role is role and version == current.version:
+    conflict = VersionConflict(f"the member changed since version {version}; reload and retry")
+    if version != current.version:
+        raise conflict
+    if current.role is role:
         return current
-    actions: list[Action] = [Update(
-        keys.member(org_id, user_id),
-        (Set("role", role.value), Set("permissions", list(ROLE_PERMISSIONS[role])),
-         Set("updatedAt", now_ms()), Add("version", 1)),
-        item_exists() & attr_eq("version", version),
-    )]
+    changes: tuple[Change, ...] = (
+        Set("role", role.value), Set("permissions", list(ROLE_PERMISSIONS[role])),
+        Set("updatedAt", now_ms()), Add("version", 1))
+    actions: list[Action] = [Update(key, changes, item_exists() & attr_eq("version", version))]
     demoting = current.role is Role.ADMIN and role is not Role.ADMIN
     promoting = role is Role.ADMIN and current.role is not Role.ADMIN
     if demoting or promoting:
@@ -186,37 +196,33 @@ async def change_role(store: Store, org_id: str, user_id: str, role: Role, actor
         if demoting and exc.failed(1):
             raise LastAdmin("cannot demote the last admin; make someone else an admin first"
                             ) from None
-        raise VersionConflict(f"the member changed since version {version}; reload and retry"
-                              ) from None
-    updated = await get(store, org_id, user_id, consistent=True)
-    assert updated is not None
-    return updated
+        raise conflict from None
+    return Member.from_item(apply_changes(copy.deepcopy(item), changes))
 
 
 async def update_fields(store: Store, org_id: str, user_id: str, actor_id: str,
                         fields: Mapping[str, Any], expected_version: int | None = None,
                         action: str = "member.updated") -> Member:
     """Set top-level or dotted fields of a person, guarded by its version."""
-    current = None
-    if expected_version is None:
-        current = await get(store, org_id, user_id, consistent=True)
-        if current is None:
-            raise NotFound("member not found")
-        expected_version = current.version
+    key = keys.member(org_id, user_id)
+    item = await store.get(key, consistent=True)
+    if item is None:
+        raise NotFound("member not found")
+    version = expected_version if expected_version is not None else item.get("version", 1)
+    conflict = VersionConflict(f"the member changed since version {version}; reload and "
+                               "retry")
+    if item.get("version", 1) != version:
+        raise conflict
     changes: list[Change] = [Set(path, value) for path, value in fields.items()]
     changes += [Set("updatedAt", now_ms()), Add("version", 1)]
     e = activity.event(store, org_id, actor_id, action, user_id, fields=sorted(fields))
     try:
         await store.transact([
-            Update(keys.member(org_id, user_id), tuple(changes),
-                   item_exists() & attr_eq("version", expected_version)),
+            Update(key, tuple(changes), item_exists() & attr_eq("version", version)),
             activity.put_event(e),
         ])
     except TransactionCanceled:
-        if await get(store, org_id, user_id, consistent=True) is None:
+        if await store.get(key, consistent=True) is None:
             raise NotFound("member not found") from None
-        raise VersionConflict(f"the member changed since version {expected_version}; "
-                              "reload and retry") from None
-    updated = await get(store, org_id, user_id, consistent=True)
-    assert updated is not None
-    return updated
+        raise conflict from None
+    return Member.from_item(apply_changes(copy.deepcopy(item), changes))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping
 from typing import Any
 
@@ -24,11 +25,13 @@ from datastore.records import (
 )
 from datastore.store import (
     Add,
+    Change,
     Cond,
     Put,
     Set,
     Store,
     Update,
+    apply_changes,
     attr_eq,
     attr_lt,
     item_exists,
@@ -75,30 +78,35 @@ async def create(store: Store, org_id: str, name: str, owner_id: str, owner_emai
 async def update_settings(store: Store, org_id: str, actor_id: str, expected_version: int,
                           changes: Mapping[str, Any], *, name: str | None = None
                           ) -> Organization:
-    """Change settings fields (dotted paths under ``settings``) if the version still matches."""
-    updates: list[Set | Add] = [Set(f"settings.{path}", value)
-                                for path, value in changes.items()]
+    """Change settings fields (dotted paths under ``settings``) if the version still matches.
+
+    The result is the item read before the write with the changes applied: the version
+    condition guarantees that is what was written, while a read afterwards could already
+    show a later writer's change.
+    """
+    updates: list[Change] = [Set(f"settings.{path}", value) for path, value in changes.items()]
     if name is not None:
         updates.append(Set("name", name))
     updates += [Set("updatedAt", now_ms()), Add("version", 1)]
+    key = keys.organization(org_id)
+    current = await store.get(key, consistent=True)
+    if current is None:
+        raise NotFound("organization not found")
+    conflict = VersionConflict(
+        f"the organization changed since version {expected_version} (now "
+        f"{current.get('version')}); reload it and apply your change again")
+    if current.get("version") != expected_version:
+        raise conflict
     e = activity.event(store, org_id, actor_id, "organization.settings_updated", org_id,
                        fields=sorted(changes) + (["name"] if name is not None else []))
-    key = keys.organization(org_id)
     try:
         await store.transact([
             Update(key, tuple(updates), item_exists() & attr_eq("version", expected_version)),
             activity.put_event(e),
         ])
     except TransactionCanceled:
-        current = await get(store, org_id)
-        if current is None:
-            raise NotFound("organization not found") from None
-        raise VersionConflict(
-            f"the organization changed since version {expected_version} (now "
-            f"{current.version}); reload it and apply your change again") from None
-    org = await store.get(key, consistent=True)
-    assert org is not None
-    return Organization.from_item(org)
+        raise conflict from None
+    return Organization.from_item(apply_changes(copy.deepcopy(current), updates))
 
 
 async def count_api_call(store: Store, org_id: str, period: str, amount: int = 1

@@ -436,3 +436,17 @@ async def test_generate_team_report_is_denied_to_members(api: Api) -> None:
     result = await mutate(api, "generateTeamReport", 'date: "2025-01-24"', caller=BOB)
     assert result["code"] == "PERMISSION_DENIED"
     assert await api.store.get(keys.team_report(demo.DEMO_ORG, "2025-01-24")) is None
+
+
+async def test_each_successful_concurrent_update_answers_with_its_own_write(api: Api) -> None:
+    results = await asyncio.gather(*(
+        mutate(api, "updateMyPreferences", f'input: {{language: "l{i}"}}',
+               "... on MemberSuccess { member { version preferences { language } } }", BOB)
+        for i in range(12)))
+    won = [(i, r["member"]) for i, r in enumerate(results)
+           if r["__typename"] == "MemberSuccess"]
+    assert won
+    for i, member in won:
+        assert member["preferences"]["language"] == f"l{i}"
+    versions = sorted(m["version"] for _, m in won)
+    assert versions == list(range(2, 2 + len(won)))
