@@ -153,10 +153,15 @@ async def _load_demo(settings: Settings) -> str:
 def _listening_socket(host: str, port: int) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     try:
-        return socket.create_server((host, port), family=family)
+        sock = socket.create_server((host, port), family=family)
     except OSError as exc:
         raise CommandError(f"cannot listen on {host}:{port} ({exc.strerror}); pick another "
                            "port with --port or DEVINSIGHTS_PORT") from None
+    # asyncio sets TCP_NODELAY only on sockets created with proto=IPPROTO_TCP, which
+    # create_server's are not; without it every kept-alive request waits ~40 ms for Nagle.
+    # Accepted connections inherit the option from the listening socket (Linux, BSD).
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return sock
 
 
 def _demo_token(settings: Settings) -> str | None:
