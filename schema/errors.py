@@ -138,6 +138,17 @@ def _classify(error: GraphQLError) -> tuple[str, str] | None:
     return "", ""
 
 
+def with_request_code(error: GraphQLError) -> GraphQLError:
+    """Give parse and validation errors (graphql-core's own) a code clients can branch on."""
+    if error.path or (error.extensions or {}).get("code"):
+        return error
+    code = ("GRAPHQL_PARSE_FAILED" if error.message.startswith("Syntax Error")
+            else "GRAPHQL_VALIDATION_FAILED")
+    return GraphQLError(error.message, nodes=error.nodes, source=error.source,
+                        positions=error.positions, path=error.path,
+                        extensions={**(error.extensions or {}), "code": code})
+
+
 class MaskUnexpectedErrors(SchemaExtension):
     """Keep expected errors with their codes; mask everything else with a request id."""
 

@@ -32,6 +32,7 @@ from strawberry.types.graphql import OperationType
 from datastore.errors import StoreError
 from datastore.store import current_calls
 from resolvers.context import Caller, make_context
+from schema.errors import with_request_code
 from web.api import Api, RequestLog, StoreNotOpen
 from web.auth import InvalidToken, KeysUnavailable
 from web.quota import QuotaExceeded
@@ -232,7 +233,9 @@ def formatted(result: ExecutionResult, request_error: bool) -> dict[str, Any]:
     if not request_error:
         out["data"] = result.data
     if result.errors:
-        out["errors"] = [e.formatted for e in result.errors]
+        errors = [with_request_code(e) for e in result.errors] if request_error \
+            else result.errors
+        out["errors"] = [e.formatted for e in errors]
     if result.extensions:
         out["extensions"] = result.extensions
     return out

@@ -182,3 +182,4 @@ async def test_a_store_outage_is_reported_as_unavailable_not_masked(api: Api) ->
 async def test_a_members_own_role_comes_from_the_store_not_the_token(api: Api) -> None:
     data = await api.ok("{ viewer { role } }", ALICE)
     assert data["viewer"]["role"] == "ADMIN"
+

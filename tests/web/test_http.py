@@ -81,6 +81,18 @@ def test_a_request_error_is_400_without_data_under_graphql_response_json(
     assert body["errors"]
 
 
+@pytest.mark.parametrize(("query", "code"), [
+    ("{ viewer { name ", "GRAPHQL_PARSE_FAILED"),
+    ("{ noSuchField }", "GRAPHQL_VALIDATION_FAILED"),
+], ids=["parse error", "validation error"])
+@pytest.mark.parametrize("accept", [JSON, GRAPHQL_RESPONSE])
+def test_a_request_error_carries_a_code_clients_can_branch_on(
+        client: httpx.Client, query: str, code: str, accept: str) -> None:
+    response = post(client, {"query": query}, accept=accept)
+
+    assert response.json()["errors"][0]["extensions"]["code"] == code
+
+
 @pytest.mark.parametrize("accept", [None, JSON, "*/*"])
 def test_a_request_error_is_200_with_errors_under_application_json(
         client: httpx.Client, accept: str | None) -> None:
