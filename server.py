@@ -10,6 +10,7 @@ import argparse
 import asyncio
 import contextlib
 import dataclasses
+import gc
 import logging
 import os
 import secrets
@@ -211,6 +212,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
         app, log_config=None, access_log=False, lifespan="on", proxy_headers=False,
         server_header=False, ws_max_size=settings.max_body_bytes,
         timeout_graceful_shutdown=int(settings.shutdown_timeout_seconds)))
+    # What is alive now (modules, the schema, the app) lives as long as the process: keep it
+    # out of the collector's full passes, which otherwise take 13-17 ms and make p99.
+    gc.collect()
+    gc.freeze()
     server.run(sockets=[sock])
     return 0
 
