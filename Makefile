@@ -1,6 +1,7 @@
 # One command set for a person and for CI.
 #   make run    create .venv if missing, install, serve the demo organization with GraphiQL
-#   make test   create .venv if missing, install with the test extras, fetch web assets, pytest
+#   make test   create .venv if missing, install with the test extras, fetch web assets,
+#               ruff + mypy, then pytest
 #   make lint   ruff and mypy (strict)
 
 PYTHON ?= python3
@@ -16,7 +17,7 @@ run: $(VENV)/.installed-app
 	  "installed (needs node and npm: run scripts/setup-web-assets); the API works without them"
 	$(BIN)/devinsights serve --demo $(SERVE_FLAGS)
 
-test: $(VENV)/.installed-test web-assets
+test: $(VENV)/.installed-test web-assets lint
 	$(BIN)/pytest
 
 lint: $(VENV)/.installed-test
