@@ -65,7 +65,6 @@ async def make_context(store: Store, caller: Caller, settings: ApiSettings,
     org = Organization.from_item(org_item) if org_item else None
     if member is not None:
         loaders.prime_members([member])
-    loaders.organization.prime(caller.org_id, org)
     return Context(store=store, caller=caller, settings=settings, loaders=loaders,
                    broker=broker, request_id=request_id or uuid.uuid4().hex, member=member,
                    organization=org, calls=calls or CallLog())

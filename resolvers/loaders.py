@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any, Generic, TypeVar
 
@@ -58,21 +59,39 @@ def _batched(store: Store, key_of: Callable[[str], Key], parse: Callable[[Item],
 
 
 class Loaders:
+    """Built lazily: a request that reads no people or analytics makes no DataLoader."""
+
     def __init__(self, store: Store, org_id: str) -> None:
+        self.store = store
         self.org_id = org_id
         self._members: _Source[Member] = _Source()
         self._github: _Source[GitHubData] = _Source()
         self._member_cache: dict[str, asyncio.Future[Member | None]] = {}
         self._github_cache: dict[str, asyncio.Future[GitHubData | None]] = {}
-        self.member_by_id: Any = _batched(store, lambda u: keys.member(org_id, u),
-                                          Member.from_item, self._members, self._member_cache)
-        self.github_data_by_username: Any = _batched(
-            store, lambda u: keys.github_data(org_id, u), GitHubData.from_item, self._github,
-            self._github_cache)
-        self.team_report_by_date: Any = _batched(
-            store, lambda d: keys.team_report(org_id, d), TeamReport.from_item)
-        self.organization: Any = _batched(store, lambda _o: keys.organization(org_id),
-                                          Organization.from_item)
+
+    @functools.cached_property
+    def member_by_id(self) -> Any:
+        org_id = self.org_id
+        return _batched(self.store, lambda u: keys.member(org_id, u), Member.from_item,
+                        self._members, self._member_cache)
+
+    @functools.cached_property
+    def github_data_by_username(self) -> Any:
+        org_id = self.org_id
+        return _batched(self.store, lambda u: keys.github_data(org_id, u),
+                        GitHubData.from_item, self._github, self._github_cache)
+
+    @functools.cached_property
+    def team_report_by_date(self) -> Any:
+        org_id = self.org_id
+        return _batched(self.store, lambda d: keys.team_report(org_id, d),
+                        TeamReport.from_item)
+
+    @functools.cached_property
+    def organization(self) -> Any:
+        org_id = self.org_id
+        return _batched(self.store, lambda _o: keys.organization(org_id),
+                        Organization.from_item)
 
     @contextlib.asynccontextmanager
     async def listing_members(self) -> AsyncIterator[None]:
@@ -109,16 +128,23 @@ class Loaders:
     def prime_members(self, members: Sequence[Member]) -> None:
         for m in members:
             self._members.known[m.user_id] = m
-            self.member_by_id.prime(m.user_id, m)
+            self._member_cache[m.user_id] = _done(m)
 
     def prime_github_data(self, records: Sequence[GitHubData]) -> None:
         for r in records:
             self._github.known[r.github_username] = r
-            self.github_data_by_username.prime(r.github_username, r)
+            self._github_cache[r.github_username] = _done(r)
 
     def forget_member(self, user_id: str) -> None:
         self._members.known.pop(user_id, None)
-        self.member_by_id.clear(user_id)
+        self._member_cache.pop(user_id, None)
+
+
+def _done(value: T) -> asyncio.Future[T | None]:
+    """A resolved future, as the loaders' cache holds them (priming without a DataLoader)."""
+    future: asyncio.Future[T | None] = asyncio.get_running_loop().create_future()
+    future.set_result(value)
+    return future
 
 
 def _peek(cache: dict[str, asyncio.Future[T | None]], key: str) -> tuple[bool, T | None]:

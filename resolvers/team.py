@@ -9,8 +9,8 @@ from resolvers.paging import Slice, load_slice
 
 
 async def organization(ctx: Context) -> Organization | None:
-    record: Organization | None = await ctx.loaders.organization.load(ctx.caller.org_id)
-    return record
+    """Loaded with the caller's membership when the request began (one store call for both)."""
+    return ctx.organization
 
 
 async def member(ctx: Context, user_id: str) -> Member | None:

@@ -8,8 +8,9 @@ messages say what was wrong with the token and never repeat any part of it.
 from __future__ import annotations
 
 import asyncio
+import collections
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -63,11 +64,22 @@ class Verified:
     expires_at: float  # the token's exp plus the leeway, epoch seconds
 
 
+VERIFIED_TTL_SECONDS = 60.0
+VERIFIED_CACHE_SIZE = 4096
+
+
 class Authenticator:
     """Verifies bearer tokens with the one kind of key the settings configure."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, clock: Callable[[], float] = time.time) -> None:
         self.settings = settings
+        self.clock = clock
+        # Verified tokens, briefly: a client sends the same token with every request, and
+        # verifying it costs more than a cached { __typename }. Only with a key fixed by the
+        # settings, where a verification cannot change its answer before the token expires;
+        # with a JWKS a retired key must stop working at once. Failures are never cached.
+        self._verified: collections.OrderedDict[str, tuple[Verified, float]] = \
+            collections.OrderedDict()
         self._key: Any = None
         self._algorithm = ""
         self._jwks: jwt.PyJWKClient | None = None
@@ -112,9 +124,19 @@ class Authenticator:
         """The caller a token names, and until when it may act (a WebSocket closes then)."""
         if self._jwks is not None:
             key, algorithm = await self._key_from_jwks(token)
-        else:
-            key, algorithm = self._key, self._algorithm
-        return self._verify(token, key, algorithm)
+            return self._verify(token, key, algorithm)
+        now = self.clock()
+        cached = self._verified.get(token)
+        if cached is not None:
+            verified, until = cached
+            if now < until and now < verified.expires_at:
+                return verified
+            del self._verified[token]
+        verified = self._verify(token, self._key, self._algorithm)
+        self._verified[token] = (verified, now + VERIFIED_TTL_SECONDS)
+        if len(self._verified) > VERIFIED_CACHE_SIZE:
+            self._verified.popitem(last=False)
+        return verified
 
     async def _key_from_jwks(self, token: str) -> tuple[Any, str]:
         assert self._jwks is not None

@@ -1,7 +1,8 @@
 """Per-organization API quotas (the design doc's ``usage.apiCalls``), counted in the store.
 
 Every process counts its requests locally and adds them to the organization item with one
-atomic update per ``flush_calls`` requests or per second, whichever comes first; the first
+atomic update per ``flush_calls`` requests or per second, whichever comes first (so about
+one write per second per busy organization and process); the first
 request of an organization in a process always goes to the store, to learn the limit. So the
 count is exact across processes (nothing is lost: every flush is an atomic ADD), while a
 request costs a store write only now and then. The price: with N processes, an organization
@@ -54,7 +55,7 @@ class _Tally:
 
 
 class UsageMeter:
-    def __init__(self, store: Callable[[], Store], *, flush_calls: int = 50,
+    def __init__(self, store: Callable[[], Store], *, flush_calls: int = 1000,
                  clock: Callable[[], float] = time.time) -> None:
         self._store = store
         self.flush_calls = flush_calls

@@ -55,7 +55,7 @@ class Settings:
     max_batch: int = 10
     introspection: bool = True
     api_quota: bool = True
-    quota_flush_calls: int = 50
+    quota_flush_calls: int = 1000
     log_level: str = "INFO"
     host: str = "127.0.0.1"
     port: int = 8000
@@ -213,8 +213,8 @@ OPTIONS: tuple[Option, ...] = (
            "count API calls per organization and refuse them over usage.apiCalls.limit "
            "(default true)", parse=_bool),
     Option("quota_flush_calls", "DEVINSIGHTS_QUOTA_FLUSH_CALLS",
-           "requests a process counts locally before adding them to the store (default 50; "
-           "also flushed every second)", parse=int),
+           "requests a process counts locally before adding them to the store (default "
+           "1000; also flushed every second)", parse=int),
     Option("log_level", "DEVINSIGHTS_LOG_LEVEL", "DEBUG, INFO, WARNING or ERROR (default INFO)",
            parse=_level, flag="--log-level"),
     Option("host", "DEVINSIGHTS_HOST", "interface to listen on (default 127.0.0.1)",

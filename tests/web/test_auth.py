@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -302,3 +303,30 @@ def test_issuer_and_audience_are_not_checked_when_not_configured(tmp_path: Path)
 
     assert (caller.user_id, caller.org_id, caller.email) == (
         "user-abc-123", "org-xyz-789", "alice@startup.com")
+
+
+
+async def test_verification_is_cached_only_until_the_token_expires(tmp_path: Path) -> None:
+    from web.auth import Authenticator
+
+    now = [time.time()]
+    auth = Authenticator(settings_for(tmp_path), clock=lambda: now[0])
+    verifications: list[str] = []
+    real_verify = auth._verify
+
+    def counting(raw: str, key: object, algorithm: str) -> object:
+        verifications.append(raw)
+        return real_verify(raw, key, algorithm)
+
+    auth._verify = counting  # type: ignore[method-assign,assignment]
+    short = token(exp=int(now[0]) + 600)
+    for _ in range(3):
+        assert (await auth.verify(short)).caller.user_id == "user-abc-123"
+    assert len(verifications) == 1
+    now[0] += 61  # the cache keeps an answer at most a minute
+    await auth.verify(short)
+    assert len(verifications) == 2
+    now[0] += 600  # past exp (plus leeway): never answered from the cache
+    with contextlib.suppress(Exception):
+        await auth.verify(short)
+    assert len(verifications) == 3
