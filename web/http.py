@@ -21,7 +21,7 @@ from typing import Any
 
 import orjson
 from graphql import GraphQLError
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from strawberry.exceptions import MissingQueryError
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
@@ -158,11 +158,16 @@ async def read_body(request: Request, limit: int) -> bytes:
             raise too_large
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise too_large
-        chunks.append(chunk)
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise too_large
+            chunks.append(chunk)
+    except ClientDisconnect:
+        # Nobody is left to answer; not a server error, so no 500 and no traceback.
+        raise HttpError(400, "the client disconnected before sending the whole body",
+                        code="CLIENT_DISCONNECTED") from None
     return b"".join(chunks)
 
 

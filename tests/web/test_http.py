@@ -393,3 +393,21 @@ def test_a_store_that_fails_before_the_query_runs_is_503(
     assert response.status_code == 503
     assert "disk" not in response.text
     assert response.json()["errors"][0]["extensions"]["code"] == "SERVICE_UNAVAILABLE"
+
+
+def test_a_client_that_disconnects_mid_body_is_not_a_server_error(served: Served) -> None:
+    import socket
+    import time
+
+    host, port = served.url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=5) as sock:
+        sock.sendall(b"POST /graphql HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                     b"Authorization: Bearer " + token().encode() + b"\r\n"
+                     b"Content-Length: 1000\r\n\r\n{\"query\": ")
+        time.sleep(0.2)
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and "disconnected" not in served.logs.text:
+        time.sleep(0.05)
+    assert "the client disconnected" in served.logs.text
+    assert '"level":"error"' not in served.logs.text
+    assert '"exception"' not in served.logs.text
