@@ -144,10 +144,10 @@ def reset_moto(endpoint: str) -> None:
 
 def settings_for(endpoint: str) -> DynamoSettings:
     """Fake credentials passed explicitly: nothing reads the environment or leaves 127.0.0.1."""
-    # moto answers slowly when both cores are busy; a generous read timeout keeps a loaded
-    # machine from turning a slow answer into StoreUnavailable.
+    # moto answers one request at a time, slowly when both cores are busy or a hundred
+    # transactions race; a patient read timeout keeps that from becoming StoreUnavailable.
     return DynamoSettings(table=TABLE, region="us-east-1", endpoint_url=endpoint,
-                          read_timeout=60.0,
+                          read_timeout=120.0,
                           aws_access_key_id="testing", aws_secret_access_key="testing")
 
 
