@@ -85,7 +85,9 @@ class UsageMeter:
                 self._store(), org_id, tally.period, amount)
             tally.flushed_at = now
         except NotFound:
-            tally.flushed_at = now  # no organization yet (createOrganization): nothing to count
+            # No organization yet (createOrganization): nothing to count, and no reason to
+            # ask again before the next regular flush.
+            tally.stored, tally.limit, tally.flushed_at = 0, None, now
         except StoreError as exc:
             tally.pending += amount  # keep the calls; the request itself decides its outcome
             log.warning("could not count API calls: %s", type(exc).__name__)

@@ -82,3 +82,16 @@ def test_the_server_answers_429_with_retry_after_over_the_quota(tmp_path: Path) 
     error = refused.json()["errors"][0]
     assert error["extensions"]["code"] == "QUOTA_EXCEEDED"
     assert "data" not in refused.json()
+
+
+async def test_calls_for_an_organization_that_does_not_exist_cost_no_store_write_each(
+        tmp_path: Path) -> None:
+    store = EmbeddedStore(tmp_path / "db.sqlite3")
+    try:
+        meter = UsageMeter(lambda: store, flush_calls=1000, clock=lambda: NOW)
+        for _ in range(50):
+            await meter.admit("org-not-created-yet")
+        assert store.totals.calls.get("update", 0) <= 3  # the first flush's attempts only
+        assert await store.get(keys.organization("org-not-created-yet")) is None
+    finally:
+        await store.close()
