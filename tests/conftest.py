@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import copy
 import http.client
 import logging
 import threading
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-import moto.dynamodb.models as moto_dynamodb
 import pytest
-from moto.dynamodb.models.table import Table as MotoTable
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 from werkzeug.serving import BaseWSGIServer, make_server
 
@@ -21,68 +18,11 @@ from datastore.dynamodb import DynamoSettings, DynamoStore, make_client
 from datastore.embedded import EmbeddedStore
 from datastore.store import RetryPolicy, Store
 from datastore.table import create_table
+from tests.local_moto import CopyEachTableOnce, OneRequestAtATime
 
 TABLE = "devinsights-test"
 # Fast retries keep the throttling tests quick; the attempt count is the production one.
 FAST_RETRY = RetryPolicy(attempts=5, base_delay=0.001, max_delay=0.005)
-
-
-class OneRequestAtATime:
-    """WSGI middleware that runs one request at a time.
-
-    moto's DynamoDB backend has no locks, and transact_write_items rolls back by swapping in
-    a copy of the table, so concurrent requests on a threaded server can lose writes. The
-    response body is materialised inside the lock because moto may produce it lazily.
-    """
-
-    def __init__(self, app: Callable[..., Iterable[bytes]]) -> None:
-        self.app = app
-        self.lock = threading.Lock()
-
-    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
-        with self.lock:
-            result = self.app(environ, start_response)
-            try:
-                return [b"".join(result)]
-            finally:
-                close = getattr(result, "close", None)
-                if close is not None:
-                    close()
-
-
-class CopyEachTableOnce:
-    """Stands in for the ``copy`` module inside moto's DynamoDB backend.
-
-    moto 5.1's transact_write_items deep-copies the whole table once per action, before it
-    runs any (its rollback snapshot), so a 100-action transaction costs 100 table copies:
-    seconds, then read timeouts, once a table holds a few hundred items. Every one of those
-    copies is the same pre-transaction snapshot, so during a transaction each table is
-    copied once; everything else is copied as moto asked.
-    """
-
-    def __init__(self) -> None:
-        self.local = threading.local()
-
-    def deepcopy(self, value: Any, memo: dict[int, Any] | None = None) -> Any:
-        snapshots: dict[int, tuple[Any, Any]] | None = getattr(self.local, "snapshots", None)
-        if snapshots is None or not isinstance(value, MotoTable):
-            return copy.deepcopy(value, memo)
-        if id(value) not in snapshots:
-            snapshots[id(value)] = (value, copy.deepcopy(value, memo))  # keeps the id alive
-        return snapshots[id(value)][1]
-
-    def patch(self, env: pytest.MonkeyPatch) -> None:
-        transact = moto_dynamodb.DynamoDBBackend.transact_write_items
-
-        def transact_write_items(backend: Any, transact_items: Any) -> None:
-            self.local.snapshots = {}
-            try:
-                transact(backend, transact_items)
-            finally:
-                self.local.snapshots = None
-
-        env.setattr(moto_dynamodb, "copy", self)
-        env.setattr(moto_dynamodb.DynamoDBBackend, "transact_write_items", transact_write_items)
 
 
 class Clock:
@@ -119,7 +59,7 @@ def moto_endpoint(isolated_aws: None) -> Iterator[str]:
     server: BaseWSGIServer = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, name="moto", daemon=True)
     with pytest.MonkeyPatch.context() as env:
-        CopyEachTableOnce().patch(env)
+        CopyEachTableOnce().install(env.setattr)
         thread.start()
         try:
             yield f"http://127.0.0.1:{server.server_port}"
