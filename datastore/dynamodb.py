@@ -1,16 +1,17 @@
 """The DynamoDB backend: one table, reached through boto3 on a bounded thread pool.
 
-botocore is configured on purpose (standard retry mode, connect/read timeouts, a connection
-pool as large as the thread pool), and every botocore error becomes a store error in one
-place, ``_translate``.
+botocore is configured on purpose: ONE attempt per call (the Store retries, so every
+attempt is counted and can be faulted; botocore's standard mode inside the store's loop
+made 20 HTTP requests of 5 counted ones), connect/read timeouts, a connection pool as large
+as the thread pool. Every botocore error becomes a store error in one place, ``_translate``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import functools
+import math
 import threading
-import uuid
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -20,19 +21,26 @@ from typing import Any
 import boto3
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    ConnectTimeoutError,
+    EndpointConnectionError,
+)
 
 from datastore.errors import (
+    CONDITION_FAILED,
     ConditionFailed,
     InvalidRequest,
     ItemTooLarge,
+    StoreError,
     StoreThrottled,
     StoreUnavailable,
     TransactionCanceled,
+    TransactionRejected,
 )
 from datastore.keys import Key
 from datastore.store import (
-    Action,
     Add,
     Change,
     Check,
@@ -41,22 +49,31 @@ from datastore.store import (
     Item,
     Put,
     RawBatch,
+    RawBatchGet,
     RawPage,
     RawQuery,
+    RawTransaction,
     RawWrite,
     Ref,
     Remove,
     Set,
     Store,
+    Units,
     Update,
+    item_size,
     normalize,
 )
 
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
+# Refused before anything ran: safe to retry. TransactionInProgress means an earlier attempt
+# of the same transaction (same token) is still running; its retry gets that one's outcome.
 _THROTTLES = {"ProvisionedThroughputExceededException", "ThrottlingException",
               "RequestLimitExceeded", "TransactionConflictException",
               "TransactionInProgressException"}
+# Cancellation reasons that are not the caller's failure and go away when retried.
+_TRANSIENT_REASONS = {"TransactionConflict", "ThrottlingError",
+                      "ProvisionedThroughputExceeded"}
 _OPERATORS = {"eq": "=", "ne": "<>", "lt": "<", "le": "<=", "gt": ">", "ge": ">="}
 
 
@@ -68,14 +85,15 @@ class DynamoSettings:
     max_workers: int = 16
     connect_timeout: float = 2.0
     read_timeout: float = 5.0
-    max_attempts: int = 3
     aws_access_key_id: str | None = None
     aws_secret_access_key: str | None = None
 
 
-def make_client(settings: DynamoSettings) -> Any:
+def make_client(settings: DynamoSettings, *, attempts: int = 1) -> Any:
+    """A DynamoDB client. The store's makes one attempt per call (it retries itself);
+    administrative commands, which count nothing, may let botocore retry."""
     config = Config(
-        retries={"mode": "standard", "max_attempts": settings.max_attempts},
+        retries={"mode": "standard", "total_max_attempts": attempts},
         connect_timeout=settings.connect_timeout,
         read_timeout=settings.read_timeout,
         max_pool_connections=settings.max_workers,
@@ -145,11 +163,15 @@ class _Expression:
     def condition(self, cond: Cond) -> str:
         if cond.op == "and":
             return " AND ".join(f"({self.condition(p)})" for p in cond.parts)
+        if cond.op == "or":
+            return " OR ".join(f"({self.condition(p)})" for p in cond.parts)
         path = self.name(cond.attr)
         if cond.op == "exists":
             return f"attribute_exists({path})"
         if cond.op == "missing":
             return f"attribute_not_exists({path})"
+        if cond.op == "in":
+            return f"{path} IN ({', '.join(self.value(v) for v in cond.value)})"
         other = self.name(cond.value.attr) if isinstance(cond.value, Ref) else self.value(
             cond.value)
         return f"{path} {_OPERATORS[cond.op]} {other}"
@@ -181,11 +203,34 @@ class _Expression:
         return params
 
 
-def _capacity(response: dict[str, Any]) -> float:
+def _units(op: str, response: dict[str, Any]) -> Units:
+    """What DynamoDB says the call consumed (an idempotent replay of a transaction is
+    charged read units, so the split comes from the response when it gives one)."""
     consumed = response.get("ConsumedCapacity")
     if isinstance(consumed, dict):
         consumed = [consumed]
-    return float(sum(c.get("CapacityUnits", 0) for c in consumed or []))
+    read = write = 0.0
+    for entry in consumed or []:
+        if "ReadCapacityUnits" in entry or "WriteCapacityUnits" in entry:
+            read += float(entry.get("ReadCapacityUnits", 0))
+            write += float(entry.get("WriteCapacityUnits", 0))
+        elif op in ("get", "batch_get", "query"):
+            read += float(entry.get("CapacityUnits", 0))
+        else:
+            write += float(entry.get("CapacityUnits", 0))
+    return Units(read, write)
+
+
+def _failed_write_units(op: str, request: Any) -> float:
+    """DynamoDB charges a failed conditional write (1 WCU per KB of the larger of the
+    stored and the new item, at least 1) but does not report it: estimated from what we
+    sent, at least one unit per item, two per transaction action."""
+    if isinstance(request, RawWrite):
+        return float(max(1, math.ceil(item_size(request.item or {}) / 1024)))
+    if isinstance(request, RawTransaction):
+        return float(sum(2 * max(1, math.ceil(item_size(a.item) / 1024))
+                         if isinstance(a, Put) else 2 for a in request.actions))
+    return 0.0
 
 
 class DynamoStore(Store):
@@ -203,17 +248,24 @@ class DynamoStore(Store):
         self._pool.shutdown(wait=True)
         self.client.close()
 
-    async def _execute(self, op: str, request: Any) -> tuple[Any, float]:
+    async def _execute(self, op: str, request: Any) -> tuple[Any, Units]:
         method, params, convert = getattr(self, f"_req_{op}")(request)
         loop = asyncio.get_running_loop()
         try:
             response = await loop.run_in_executor(self._pool, lambda: method(**params))
         except ClientError as exc:
-            raise _translate(exc, self.table) from None
+            error = _translate(exc, self.table)
+            if isinstance(error, ConditionFailed | TransactionCanceled):
+                error.write_units = _failed_write_units(op, request)
+            raise error from None
+        except (EndpointConnectionError, ConnectTimeoutError) as exc:
+            raise StoreUnavailable(f"DynamoDB could not be reached: {type(exc).__name__}",
+                                   sent=False) from None
         except BotoCoreError as exc:
-            raise StoreUnavailable(f"DynamoDB could not be reached: {type(exc).__name__}"
+            # The request may have been applied and its answer lost (reset, read timeout).
+            raise StoreUnavailable(f"DynamoDB did not answer: {type(exc).__name__}"
                                    ) from None
-        return convert(response), _capacity(response)
+        return convert(response), _units(op, response)
 
     # Each _req_* turns a raw request into (client method, params, response converter).
 
@@ -227,9 +279,10 @@ class DynamoStore(Store):
         return self.client.get_item, params, lambda r: deserialize(r["Item"]) if "Item" in r \
             else None
 
-    def _req_batch_get(self, wanted: Sequence[Key]) -> Any:
+    def _req_batch_get(self, request: RawBatchGet) -> Any:
         params = {"RequestItems": {self.table: {"Keys": [serialize(k.as_dict())
-                                                         for k in wanted]}},
+                                                         for k in request.keys],
+                                                "ConsistentRead": request.consistent}},
                   "ReturnConsumedCapacity": "TOTAL"}
 
         def convert(r: dict[str, Any]) -> RawBatch:
@@ -254,6 +307,8 @@ class DynamoStore(Store):
                                   "ReturnConsumedCapacity": "TOTAL"}
         if q.index:
             params["IndexName"] = q.index
+        if q.consistent:
+            params["ConsistentRead"] = True
         if raw.limit:
             params["Limit"] = raw.limit
         if raw.start_key:
@@ -291,9 +346,9 @@ class DynamoStore(Store):
         params = {**self._write_params(w), "ReturnConsumedCapacity": "TOTAL"}
         return self.client.delete_item, params, lambda r: None
 
-    def _req_transact(self, actions: Sequence[Action]) -> Any:
+    def _req_transact(self, request: RawTransaction) -> Any:
         items = []
-        for action in actions:
+        for action in request.actions:
             if isinstance(action, Put):
                 items.append({"Put": self._write_params(
                     RawWrite(action.key, action.item, condition=action.condition))})
@@ -307,32 +362,42 @@ class DynamoStore(Store):
                 assert isinstance(action, Check)
                 items.append({"ConditionCheck": self._write_params(
                     RawWrite(action.key, condition=action.condition))})
-        # The token makes botocore's own retries of this transaction idempotent.
-        params = {"TransactItems": items, "ClientRequestToken": uuid.uuid4().hex,
+        # One token for every attempt: a retry after a lost answer is not applied twice.
+        params = {"TransactItems": items, "ClientRequestToken": request.token,
                   "ReturnConsumedCapacity": "TOTAL"}
         return self.client.transact_write_items, params, lambda r: None
 
 
-def _translate(exc: ClientError, table: str) -> Exception:
+def _translate(exc: ClientError, table: str) -> StoreError:
     error = exc.response.get("Error", {})
     code = error.get("Code", "")
     message = error.get("Message", "")
     if code == "ConditionalCheckFailedException":
         return ConditionFailed(message or "condition failed")
     if code == "TransactionCanceledException":
-        reasons = [r.get("Code") for r in exc.response.get("CancellationReasons", [])]
-        cleaned = [None if r in (None, "None") else r for r in reasons]
-        if cleaned and all(r in (None, "TransactionConflict", "ThrottlingError")
-                           for r in cleaned) and any(cleaned):
-            return StoreThrottled("a concurrent transaction touched the same items")
-        return TransactionCanceled(cleaned)
+        return _cancellation([r.get("Code") for r in exc.response.get("CancellationReasons", [])])
+    if code == "IdempotentParameterMismatchException":
+        return TransactionRejected(["IdempotentParameterMismatch"])
     if code in _THROTTLES:
-        return StoreThrottled(f"DynamoDB throttled the request ({code})")
+        return StoreThrottled(f"DynamoDB refused the request ({code})")
     if code == "ResourceNotFoundException":
         return StoreUnavailable(f"DynamoDB table {table!r} was not found; "
-                                "run `devinsights create-table`")
+                                "run `devinsights create-table`", sent=False, transient=False)
     if code == "ValidationException" and "size" in message.lower():
         return ItemTooLarge(message)
     if code == "ValidationException":
         return InvalidRequest(message)
     return StoreUnavailable(f"DynamoDB failed with {code or 'an unknown error'}")
+
+
+def _cancellation(codes: list[str | None]) -> StoreError:
+    """Read the reasons per action: a failed condition is the caller's answer; conflicts and
+    throttling are transient (retried with the same token); anything else is our bug."""
+    reasons = [None if r in (None, "None") else r for r in codes]
+    if CONDITION_FAILED in reasons:
+        return TransactionCanceled(reasons)
+    failed = {r for r in reasons if r is not None}
+    if failed and failed <= _TRANSIENT_REASONS:
+        return StoreThrottled("a concurrent write or throttling canceled the transaction ("
+                              + ", ".join(sorted(failed)) + ")")
+    return TransactionRejected(reasons)

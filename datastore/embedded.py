@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import hashlib
 import os
 import sqlite3
 import tempfile
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
@@ -30,17 +31,20 @@ from datastore.errors import (
 )
 from datastore.keys import Key
 from datastore.store import (
+    NO_UNITS,
     TTL_ATTRIBUTE,
-    Action,
     Check,
     Delete,
     Item,
     Put,
     RawBatch,
+    RawBatchGet,
     RawPage,
     RawQuery,
+    RawTransaction,
     RawWrite,
     Store,
+    Units,
     Update,
     apply_changes,
     check_item,
@@ -71,6 +75,9 @@ COLUMNS = {"PK": "pk", "SK": "sk", "GSI1PK": "gsi1pk", "GSI1SK": "gsi1sk",
 _PREFIX_END = "\U0010ffff"
 DEFAULT_PAGE = 1000
 PURGE_EVERY_SECONDS = 3600
+# Like DynamoDB's ClientRequestToken: a transaction token seen committed in this window makes
+# a repeat of that transaction a no-op success.
+TOKEN_SECONDS = 600
 
 
 def default_path() -> Path:
@@ -125,6 +132,7 @@ class EmbeddedStore(Store):
         self._reader = _connect(self.path)
         self._reader_lock = threading.Lock()
         self._next_purge = 0.0
+        self._tokens: dict[str, tuple[str, float]] = {}  # token -> (fingerprint, committed)
         self._write_sync(_create_schema)
 
     def _open_writer(self) -> None:
@@ -143,24 +151,41 @@ class EmbeddedStore(Store):
 
     # Execution
 
-    async def _execute(self, op: str, request: Any) -> tuple[Any, float]:
+    async def _execute(self, op: str, request: Any) -> tuple[Any, Units]:
         try:
             if op == "get":
                 key, _consistent = request
-                return self._read_one(key), 0.0
+                return self._read_one(key), NO_UNITS
             if op == "batch_get":
-                return self._read_many(request), 0.0
+                return self._read_many(request), NO_UNITS
             if op == "query":
-                return self._read_page(request), 0.0
+                return self._read_page(request), NO_UNITS
             if op == "ping":
                 self._read(lambda c: c.execute("SELECT 1").fetchone())
-                return None, 0.0
+                return None, NO_UNITS
             runner = self._writers[op]
         except sqlite3.OperationalError as exc:
             raise _translate(exc) from None
+        if op == "transact" and self._already_committed(request):
+            return None, NO_UNITS
         loop = asyncio.get_running_loop()
-        future = loop.run_in_executor(self._writer, self._in_transaction, runner, self, request)
-        return await future, 0.0
+        result = await loop.run_in_executor(self._writer, self._in_transaction, runner, self,
+                                            request)
+        if op == "transact":
+            self._tokens[request.token] = (_fingerprint(request), self.clock())
+        return result, NO_UNITS
+
+    def _already_committed(self, request: RawTransaction) -> bool:
+        now = self.clock()
+        for token, (_, at) in list(self._tokens.items()):
+            if now - at > TOKEN_SECONDS:
+                del self._tokens[token]
+        seen = self._tokens.get(request.token)
+        if seen is None:
+            return False
+        if seen[0] != _fingerprint(request):
+            raise InvalidRequest("a transaction token was reused with other actions")
+        return True
 
     def _read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         with self._reader_lock:
@@ -171,7 +196,8 @@ class EmbeddedStore(Store):
             "SELECT body FROM items WHERE pk = ? AND sk = ?", (key.pk, key.sk)).fetchone())
         return _load(row[0]) if row else None
 
-    def _read_many(self, wanted: Sequence[Key]) -> RawBatch:
+    def _read_many(self, request: RawBatchGet) -> RawBatch:
+        wanted = request.keys  # every read here is consistent: one file, one writer
         pairs = [v for k in wanted for v in (k.pk, k.sk)]
         holes = ",".join("(?, ?)" for _ in wanted)
         # A join from the wanted keys uses the primary key; `(pk, sk) IN (VALUES ...)` made
@@ -269,7 +295,8 @@ class EmbeddedStore(Store):
             raise ConditionFailed(f"condition failed for {w.key.sk}")
         conn.execute("DELETE FROM items WHERE pk = ? AND sk = ?", (w.key.pk, w.key.sk))
 
-    def _transact(self, conn: sqlite3.Connection, actions: Sequence[Action]) -> None:
+    def _transact(self, conn: sqlite3.Connection, request: RawTransaction) -> None:
+        actions = request.actions
         currents = [self._current(conn, a.key) for a in actions]
         reasons: list[str | None] = [
             None if a.condition is None or evaluate(a.condition, cur)
@@ -314,10 +341,15 @@ class EmbeddedStore(Store):
         return count
 
 
+def _fingerprint(request: RawTransaction) -> str:
+    return hashlib.sha256(repr(request.actions).encode()).hexdigest()
+
+
 def _translate(exc: sqlite3.OperationalError) -> Exception:
     text = str(exc)
     if "locked" in text or "busy" in text:
         return StoreThrottled(f"the embedded store is busy: {text}")
     if "no such" in text or "syntax" in text:
         return InvalidRequest(text)
-    return StoreUnavailable(f"the embedded store failed: {text}")
+    # Every write runs in one SQLite transaction, rolled back on error: nothing was applied.
+    return StoreUnavailable(f"the embedded store failed: {text}", sent=False)

@@ -4,15 +4,32 @@ from __future__ import annotations
 
 
 class StoreError(Exception):
-    """Base of everything the store raises on purpose."""
+    """Base of everything the store raises on purpose.
+
+    ``read_units`` and ``write_units`` are what the failed call cost, where the backend can
+    tell (DynamoDB charges a failed conditional write; it does not say how much, so the
+    DynamoDB backend estimates it by DynamoDB's own rule).
+    """
+
+    read_units: float = 0.0
+    write_units: float = 0.0
 
 
 class ConditionFailed(StoreError):
     """A conditional write found the item not in the expected state; nothing was written."""
 
 
+CONDITION_FAILED = "ConditionalCheckFailed"
+
+
 class TransactionCanceled(StoreError):
-    """A transaction wrote nothing; ``reasons`` has one entry per action (None where it passed)."""
+    """A transaction wrote nothing because a condition did not hold; ``reasons`` has one
+    entry per action (None where it passed).
+
+    Only ``ConditionalCheckFailed`` is the caller's failure: backends turn cancellations made
+    only of conflicts and throttling into StoreThrottled (retried), and any other reason
+    into TransactionRejected.
+    """
 
     def __init__(self, reasons: list[str | None]) -> None:
         self.reasons = reasons
@@ -20,7 +37,18 @@ class TransactionCanceled(StoreError):
         super().__init__("transaction canceled, nothing written (" + "; ".join(failed) + ")")
 
     def failed(self, index: int) -> bool:
-        return index < len(self.reasons) and self.reasons[index] is not None
+        """Whether the condition of action ``index`` did not hold."""
+        return index < len(self.reasons) and self.reasons[index] == CONDITION_FAILED
+
+
+class TransactionRejected(StoreError):
+    """The store refused a transaction for a reason that is our bug (a validation error, an
+    idempotency token reused with other actions, ...); nothing was written."""
+
+    def __init__(self, reasons: list[str | None]) -> None:
+        self.reasons = reasons
+        super().__init__("transaction rejected by the store: "
+                         + ", ".join(r or "None" for r in reasons))
 
 
 class ItemTooLarge(StoreError):
@@ -36,7 +64,18 @@ class StoreThrottled(StoreError):
 
 
 class StoreUnavailable(StoreError):
-    """The store could not be reached or timed out; the outcome of a write is unknown."""
+    """The store could not be reached or timed out.
+
+    ``sent`` is False only when the request certainly never reached the store (the
+    connection was never made, or the local transaction was rolled back): then even a
+    non-idempotent write may be retried. ``transient`` is False for failures a retry cannot
+    fix (the table does not exist).
+    """
+
+    def __init__(self, message: str, *, sent: bool = True, transient: bool = True) -> None:
+        super().__init__(message)
+        self.sent = sent
+        self.transient = transient
 
 
 # Expected domain failures: raised by the operations in datastore/, shown to callers as typed
@@ -73,6 +112,13 @@ class VersionConflict(DomainError):
 
 class LastAdmin(DomainError):
     code = "LAST_ADMIN"
+
+
+class ActorNotAllowed(DomainError):
+    """The person making the change lost the right to make it (removed, suspended, demoted)
+    between the start of the request and the write; nothing was written."""
+
+    code = "PERMISSION_DENIED"
 
 
 class InvitationUnavailable(DomainError):

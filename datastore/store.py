@@ -3,8 +3,15 @@
 Backends implement one method, ``_execute(op, request)``. Everything else (validation, TTL
 filtering, batching in chunks of 100, retries with jittered backoff, paging with an exact
 ``has_next``) lives here once, so both backends behave the same by construction. Every store
-call passes through ``_call``: it counts calls, records consumed capacity, and is the one
-place tests inject faults.
+call passes through ``_call``: it counts calls (failed ones too), records consumed capacity,
+and is the one place tests inject faults.
+
+Retries live here and only here: the DynamoDB client makes one HTTP request per attempt
+(botocore's own retries are off), so every attempt is counted and can be faulted. A call is
+retried when it was refused for capacity (throttling, a conflicting transaction), and when
+the outcome is unknown (a lost response, a timeout) only if repeating it is safe: reads, and
+transactions, which carry one idempotency token for all their attempts. ``RetryPolicy`` bounds
+both the attempts and the time.
 """
 
 from __future__ import annotations
@@ -15,10 +22,12 @@ import base64
 import binascii
 import contextvars
 import dataclasses
+import logging
 import math
 import random
 import time
-from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+import uuid
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Literal
@@ -26,8 +35,17 @@ from typing import Any, Literal
 import orjson
 
 from datastore import keys
-from datastore.errors import InvalidRequest, ItemTooLarge, StoreThrottled
+from datastore.errors import (
+    InvalidRequest,
+    ItemTooLarge,
+    StoreError,
+    StoreThrottled,
+    StoreUnavailable,
+    TransactionRejected,
+)
 from datastore.keys import Key
+
+log = logging.getLogger("devinsights.store")
 
 Item = dict[str, Any]
 IndexName = Literal["GSI1", "GSI2"]
@@ -36,6 +54,11 @@ MAX_ITEM_BYTES = 400 * 1024
 BATCH_GET_LIMIT = 100
 TRANSACTION_LIMIT = 100
 TTL_ATTRIBUTE = "expiresAt"
+# A filtered listing (``Query.where``) reads raw pages of at least this many items, growing
+# by GROWTH each round, so a selective filter costs a few calls, never one per item.
+FILTERED_PAGE = 100
+GROWTH = 4
+READ_OPS = frozenset({"get", "batch_get", "query", "ping"})
 _INT64 = 2**63
 _EXACT_FLOAT_INTS = 2**53
 
@@ -50,7 +73,7 @@ class Ref:
     attr: str
 
 
-CondOp = Literal["exists", "missing", "eq", "ne", "lt", "le", "gt", "ge", "and"]
+CondOp = Literal["exists", "missing", "eq", "ne", "lt", "le", "gt", "ge", "in", "and", "or"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,10 +84,13 @@ class Cond:
     parts: tuple[Cond, ...] = ()
 
     def __and__(self, other: Cond) -> Cond:
-        return Cond("and", parts=(*self._flat(), *other._flat()))
+        return Cond("and", parts=(*self._flat("and"), *other._flat("and")))
 
-    def _flat(self) -> tuple[Cond, ...]:
-        return self.parts if self.op == "and" else (self,)
+    def __or__(self, other: Cond) -> Cond:
+        return Cond("or", parts=(*self._flat("or"), *other._flat("or")))
+
+    def _flat(self, op: CondOp) -> tuple[Cond, ...]:
+        return self.parts if self.op == op else (self,)
 
 
 def item_exists() -> Cond:
@@ -89,6 +115,12 @@ def attr_lt(attr: str, value: Any) -> Cond:
 
 def attr_gt(attr: str, value: Any) -> Cond:
     return Cond("gt", attr, value)
+
+
+def attr_in(attr: str, values: Sequence[Any]) -> Cond:
+    if not values:
+        raise InvalidRequest(f"{attr}: IN needs at least one value")
+    return Cond("in", attr, tuple(values))
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,6 +195,7 @@ class Query:
     limit: int | None = None
     cursor: str | None = None
     where: Mapping[str, Any] | None = None  # equality on non-key attributes
+    consistent: bool = False  # strongly consistent (the table only: GSI reads never are)
 
     @property
     def key_names(self) -> tuple[str, str]:
@@ -196,9 +229,24 @@ class RawPage:
 
 
 @dataclass(frozen=True, slots=True)
+class RawBatchGet:
+    keys: tuple[Key, ...]
+    consistent: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class RawBatch:
     items: list[Item]
     unprocessed: list[Key]
+
+
+@dataclass(frozen=True, slots=True)
+class RawTransaction:
+    """One transaction; every attempt of it sends the same token, so the store applies it
+    at most once (DynamoDB's ClientRequestToken, honoured for 10 minutes)."""
+
+    actions: tuple[Action, ...]
+    token: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -212,20 +260,51 @@ class RawWrite:
 # Observation of store calls
 
 
+@dataclass(frozen=True, slots=True)
+class Units:
+    """Capacity a call consumed: DynamoDB read and write capacity units."""
+
+    read: float = 0.0
+    write: float = 0.0
+
+
+NO_UNITS = Units()
+
+
 @dataclass
 class CallLog:
-    """Store calls made while this log was current (per request, or per test)."""
+    """Store calls made while this log was current (per request, or per test), failed ones
+    included; a log with a ``parent`` also adds everything it records to the parent."""
 
     calls: dict[str, int] = field(default_factory=dict)
-    capacity: float = 0.0
+    read_units: float = 0.0
+    write_units: float = 0.0
+    failed: int = 0
+    parent: CallLog | None = None
 
     @property
     def total(self) -> int:
         return sum(self.calls.values())
 
-    def record(self, op: str, capacity: float) -> None:
+    @property
+    def capacity(self) -> float:
+        return self.read_units + self.write_units
+
+    def record(self, op: str, units: Units = NO_UNITS, *, failed: bool = False) -> None:
         self.calls[op] = self.calls.get(op, 0) + 1
-        self.capacity += capacity
+        self.read_units += units.read
+        self.write_units += units.write
+        if failed:
+            self.failed += 1
+        if self.parent is not None:
+            self.parent.record(op, units, failed=failed)
+
+    def cost(self) -> dict[str, Any]:
+        """What the calls cost, as the API reports it (``extensions.cost``, log lines)."""
+        return {"storeCalls": self.total, "storeCallsByOperation": dict(self.calls),
+                "failedStoreCalls": self.failed,
+                "readCapacityUnits": round(self.read_units, 2),
+                "writeCapacityUnits": round(self.write_units, 2)}
 
 
 current_calls: contextvars.ContextVar[CallLog | None] = contextvars.ContextVar(
@@ -239,14 +318,53 @@ FaultHook = Callable[[str, Any], Awaitable[Any]]
 
 @dataclass(frozen=True, slots=True)
 class RetryPolicy:
+    """At most ``attempts`` attempts per call, with full-jitter exponential backoff between
+    them, and no new attempt once ``deadline`` seconds have passed since the first began.
+
+    With the defaults a call the store keeps refusing gives up after 5 attempts and at most
+    0.30 s of waiting (0.02 + 0.04 + 0.08 + 0.16 s caps, about half that on average).
+    """
+
     attempts: int = 5
     base_delay: float = 0.02
     max_delay: float = 0.5
+    deadline: float = 2.0
 
-    def delays(self) -> Iterator[float]:
-        for attempt in range(self.attempts - 1):
-            cap = min(self.max_delay, self.base_delay * 2**attempt)
-            yield random.uniform(0, cap)  # full jitter
+    def start(self, op: str) -> Attempts:
+        return Attempts(self, op)
+
+
+class Attempts:
+    """The retry budget of one call (a batch get's unprocessed keys share it too)."""
+
+    def __init__(self, policy: RetryPolicy, op: str) -> None:
+        self.policy = policy
+        self.op = op
+        self.made = 0
+        self.started = time.monotonic()
+
+    async def wait(self, failure: StoreError) -> None:
+        """Sleep before the next attempt, or raise when the budget is spent."""
+        self.made += 1
+        cap = min(self.policy.max_delay, self.policy.base_delay * 2 ** (self.made - 1))
+        delay = random.uniform(0, cap)  # full jitter
+        elapsed = time.monotonic() - self.started
+        if self.made >= self.policy.attempts or elapsed + delay > self.policy.deadline:
+            if isinstance(failure, StoreThrottled):
+                raise StoreThrottled(
+                    f"the store kept refusing {self.op} ({failure}); gave up after "
+                    f"{self.made} attempts in {elapsed:.2f} s, try again shortly") from None
+            raise failure
+        await asyncio.sleep(delay)
+
+
+def _retryable(op: str, failure: StoreError) -> bool:
+    if isinstance(failure, StoreThrottled):
+        return True  # refused before it ran: safe to repeat anything
+    if isinstance(failure, StoreUnavailable) and failure.transient:
+        # A lost answer or a timeout: repeat what is safe to repeat.
+        return op in READ_OPS or op == "transact" or not failure.sent
+    return False
 
 
 class Store(abc.ABC):
@@ -266,39 +384,39 @@ class Store(abc.ABC):
 
     # The one function every store call passes through.
 
-    async def _call(self, op: str, request: Any) -> Any:
-        delays = self.retry.delays()
+    async def _call(self, op: str, request: Any, attempts: Attempts | None = None) -> Any:
+        attempts = attempts or self.retry.start(op)
         while True:
             try:
-                result, _capacity = await self._attempt(op, request)
-            except StoreThrottled:
-                delay = next(delays, None)
-                if delay is None:
-                    raise StoreThrottled(
-                        f"the store is throttling {op} requests; retried "
-                        f"{self.retry.attempts} times, try again shortly"
-                    ) from None
-                await asyncio.sleep(delay)
-                continue
-            return result
+                return await self._attempt(op, request)
+            except StoreError as failure:
+                if not _retryable(op, failure):
+                    raise
+                await attempts.wait(failure)
 
-    async def _attempt(self, op: str, request: Any) -> tuple[Any, float]:
-        self.totals.record(op, 0.0)
-        log = current_calls.get()
-        if self.fault_hook is not None:
-            injected = await self.fault_hook(op, request)
-            if injected is not None:
-                if log is not None:
-                    log.record(op, 0.0)
-                return injected, 0.0
-        result, capacity = await self._execute(op, request)
-        self.totals.capacity += capacity
-        if log is not None:
-            log.record(op, capacity)
-        return result, capacity
+    async def _attempt(self, op: str, request: Any) -> Any:
+        """One attempt: counted, with what it cost, whether it succeeds or fails."""
+        units, failed = NO_UNITS, True
+        try:
+            if self.fault_hook is not None:
+                injected = await self.fault_hook(op, request)
+                if injected is not None:
+                    failed = False
+                    return injected
+            result, units = await self._execute(op, request)
+            failed = False
+            return result
+        except StoreError as failure:
+            units = Units(failure.read_units, failure.write_units)
+            raise
+        finally:
+            self.totals.record(op, units, failed=failed)
+            request_log = current_calls.get()
+            if request_log is not None:
+                request_log.record(op, units, failed=failed)
 
     @abc.abstractmethod
-    async def _execute(self, op: str, request: Any) -> tuple[Any, float]:
+    async def _execute(self, op: str, request: Any) -> tuple[Any, Units]:
         """Run one raw operation; return its result and the capacity units it consumed."""
 
     @abc.abstractmethod
@@ -317,45 +435,68 @@ class Store(abc.ABC):
             return None
         return item
 
-    async def batch_get(self, wanted: Sequence[Key]) -> dict[Key, Item]:
-        """Get many items by key; absent and expired items are simply missing from the result."""
+    async def batch_get(self, wanted: Sequence[Key], *, consistent: bool = False
+                        ) -> dict[Key, Item]:
+        """Get many items by key; absent and expired items are simply missing from the result.
+
+        Throttling and unprocessed keys share one retry budget per chunk of 100 keys.
+        """
         unique = list(dict.fromkeys(wanted))
+        chunks = [unique[i:i + BATCH_GET_LIMIT] for i in range(0, len(unique), BATCH_GET_LIMIT)]
         found: dict[Key, Item] = {}
-        for start in range(0, len(unique), BATCH_GET_LIMIT):
-            pending = unique[start:start + BATCH_GET_LIMIT]
-            delays = self.retry.delays()
-            while pending:
-                batch: RawBatch = await self._call("batch_get", pending)
-                for item in batch.items:
-                    if self._alive(item):
-                        found[Key(item["PK"], item["SK"])] = item
-                pending = batch.unprocessed
-                if pending:
-                    delay = next(delays, None)
-                    if delay is None:
-                        raise StoreThrottled(
-                            f"{len(pending)} keys were still unprocessed after "
-                            f"{self.retry.attempts} batch attempts; try again shortly"
-                        )
-                    await asyncio.sleep(delay)
+        for part in await asyncio.gather(*(self._batch_chunk(c, consistent) for c in chunks)):
+            found.update(part)
+        return found
+
+    async def _batch_chunk(self, pending: list[Key], consistent: bool) -> dict[Key, Item]:
+        found: dict[Key, Item] = {}
+        attempts = self.retry.start("batch_get")
+        while pending:
+            batch: RawBatch = await self._call(
+                "batch_get", RawBatchGet(tuple(pending), consistent), attempts)
+            for item in batch.items:
+                if self._alive(item):
+                    found[Key(item["PK"], item["SK"])] = item
+            pending = batch.unprocessed
+            if pending:
+                await attempts.wait(StoreThrottled(f"{len(pending)} keys were left unprocessed"))
         return found
 
     async def query(self, q: Query) -> Page:
+        """One page of ``q``: ``q.limit`` items and an exact ``has_next``.
+
+        A page with a ``where`` filter reads raw pages of at least FILTERED_PAGE items,
+        growing GROWTH times each round (DynamoDB applies Limit before any filter), so even
+        a filter that matches one item in a thousand takes at most three calls.
+        """
         _check_query(q)
         start = decode_cursor(q) if q.cursor else None
-        visible: list[Item] = []
         want = None if q.limit is None else q.limit + 1  # one more tells us if a page follows
-        while True:
-            raw_limit = None if want is None else want - len(visible)
-            raw: RawPage = await self._call("query", RawQuery(q, start, raw_limit))
-            visible.extend(i for i in raw.items if self._alive(i) and _matches(i, q.where))
-            start = raw.last_key
-            if start is None or (want is not None and len(visible) >= want):
-                break
+        visible = await self._read_until(q, start, want)
         if q.limit is not None and len(visible) > q.limit:
             visible = visible[:q.limit]
             return Page(visible, encode_cursor(q, visible[-1]))
         return Page(visible, None)
+
+    async def first(self, q: Query) -> Item | None:
+        """The first live item of ``q``, reading no item past it (no look-ahead)."""
+        _check_query(q)
+        found = await self._read_until(dataclasses.replace(q, cursor=None), None, 1)
+        return found[0] if found else None
+
+    async def _read_until(self, q: Query, start: dict[str, str] | None, want: int | None
+                          ) -> list[Item]:
+        visible: list[Item] = []
+        sparse = 0  # raw pages that held items we had to drop (expired, filtered out)
+        while True:
+            raw_limit = None if want is None else _raw_limit(q, want - len(visible), sparse)
+            raw: RawPage = await self._call("query", RawQuery(q, start, raw_limit))
+            kept = [i for i in raw.items if self._alive(i) and _matches(i, q.where)]
+            sparse += len(kept) < len(raw.items)
+            visible.extend(kept)
+            start = raw.last_key
+            if start is None or (want is not None and len(visible) >= want):
+                return visible
 
     async def query_all(self, q: Query) -> list[Item]:
         return (await self.query(dataclasses.replace(q, limit=None, cursor=None))).items
@@ -379,7 +520,8 @@ class Store(abc.ABC):
         await self._call("delete", RawWrite(key, condition=condition))
 
     async def transact(self, actions: Sequence[Action]) -> None:
-        """All actions or none. On failure, TransactionCanceled says which action failed."""
+        """All actions or none, at most once. On failure, TransactionCanceled says which
+        action's condition did not hold."""
         if not actions or len(actions) > TRANSACTION_LIMIT:
             raise InvalidRequest(f"a transaction takes 1 to {TRANSACTION_LIMIT} actions, "
                                  f"got {len(actions)}")
@@ -394,7 +536,16 @@ class Store(abc.ABC):
                 raise InvalidRequest(f"a transaction may touch an item once: {action.key}")
             seen.add(action.key)
             clean.append(action)
-        await self._call("transact", clean)
+        try:
+            await self._call("transact", RawTransaction(tuple(clean), uuid.uuid4().hex))
+        except TransactionRejected as exc:
+            # Our bug, not the caller's: say which actions were refused and why (kinds and
+            # entity prefixes only: keys hold emails and ids).
+            log.error("transaction rejected", extra={"fields": {
+                "reasons": exc.reasons,
+                "actions": [f"{type(a).__name__} {a.key.sk.partition('#')[0]}"
+                            for a in clean]}})
+            raise
         self._notify([a.item for a in clean if isinstance(a, Put)])
 
     # Shared helpers
@@ -423,10 +574,24 @@ def _check_query(q: Query) -> None:
         raise InvalidRequest("a query needs a non-empty partition")
     if q.prefix is not None and q.between is not None:
         raise InvalidRequest("a query takes prefix or between, not both")
+    if q.consistent and q.index is not None:
+        raise InvalidRequest("a GSI cannot be read strongly consistently")
     if q.prefix == "":
         raise InvalidRequest("prefix must be non-empty; leave it out to read the partition")
     if q.between is not None and not "" < q.between[0] <= q.between[1]:
         raise InvalidRequest("between needs non-empty bounds with low <= high")
+
+
+def _raw_limit(q: Query, missing: int, sparse: int) -> int:
+    """How many raw items to ask for: exactly what is missing while every item read was
+    kept (a short page then only means DynamoDB's 1 MB cap); once items had to be dropped,
+    and from the start under a filter, a page that grows with each sparse round."""
+    if q.where is None:
+        if sparse == 0:
+            return missing
+        sparse -= 1
+    growth: int = GROWTH ** sparse
+    return max(missing, FILTERED_PAGE) * growth
 
 
 def _matches(item: Item, where: Mapping[str, Any] | None) -> bool:
@@ -538,6 +703,8 @@ def _lookup(item: Item | None, path: str) -> tuple[bool, Any]:
 def evaluate(cond: Cond, item: Item | None) -> bool:
     if cond.op == "and":
         return all(evaluate(p, item) for p in cond.parts)
+    if cond.op == "or":
+        return any(evaluate(p, item) for p in cond.parts)
     present, value = _lookup(item, cond.attr)
     if cond.op == "exists":
         return present
@@ -545,6 +712,8 @@ def evaluate(cond: Cond, item: Item | None) -> bool:
         return not present
     if not present:
         return False
+    if cond.op == "in":
+        return any(evaluate(Cond("eq", cond.attr, v), item) for v in cond.value)
     other = cond.value
     if isinstance(other, Ref):
         found, other = _lookup(item, other.attr)

@@ -1,11 +1,12 @@
-"""Test infrastructure shared by every suite: a local moto server, a movable clock, stores."""
+"""Test infrastructure shared by every suite: a local moto server behind a proxy that gives
+it DynamoDB's real behaviour (tests/dynamo_proxy.py), a movable clock, stores."""
 
 from __future__ import annotations
 
 import http.client
 import logging
 import threading
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -18,9 +19,11 @@ from datastore.dynamodb import DynamoSettings, DynamoStore, make_client
 from datastore.embedded import EmbeddedStore
 from datastore.store import RetryPolicy, Store
 from datastore.table import create_table
+from tests.dynamo_proxy import DynamoProxy
 from tests.local_moto import CopyEachTableOnce, OneRequestAtATime
 
 TABLE = "devinsights-test"
+SEED = 20261201  # the proxy's random draws (stale reads, scheduled faults) are reproducible
 # Fast retries keep the throttling tests quick; the attempt count is the production one.
 FAST_RETRY = RetryPolicy(attempts=5, base_delay=0.001, max_delay=0.005)
 
@@ -93,18 +96,29 @@ def settings_for(endpoint: str) -> DynamoSettings:
 
 @pytest.fixture(scope="session")
 def moto_client(moto_endpoint: str) -> Iterator[Any]:
-    """One admin client for the session; building a boto3 client takes ~100 ms."""
+    """One admin client for the session, straight to moto; a boto3 client takes ~100 ms."""
     client = make_client(settings_for(moto_endpoint))
     yield client
     client.close()
 
 
+@pytest.fixture(scope="session")
+def dynamo_proxy(moto_endpoint: str) -> Iterator[DynamoProxy]:
+    """The wire every DynamoDB store of the tests talks to (faithful by default: no faults,
+    no staleness, real consumed capacity); suites and tests switch behaviours on."""
+    proxy = DynamoProxy(moto_endpoint, seed=SEED).start()
+    yield proxy
+    proxy.stop()
+
+
 @pytest.fixture
-def dynamo_settings(moto_endpoint: str, moto_client: Any) -> DynamoSettings:
-    """Fresh moto state holding one empty table."""
+def dynamo_settings(moto_endpoint: str, moto_client: Any, dynamo_proxy: DynamoProxy
+                    ) -> DynamoSettings:
+    """Fresh moto state holding one empty table, reached through the proxy."""
     reset_moto(moto_endpoint)
+    dynamo_proxy.reset()
     create_table(moto_client, TABLE)
-    return settings_for(moto_endpoint)
+    return settings_for(dynamo_proxy.url)
 
 
 @pytest.fixture
@@ -137,3 +151,24 @@ async def store(request: pytest.FixtureRequest, tmp_path: Path,
         backend = DynamoStore(settings, clock=clock, retry=FAST_RETRY)
     yield backend
     await backend.close()
+
+
+# How the API and concurrency suites see DynamoDB: an eventually consistent read may miss the
+# writes of the last STALE_MS, and every write is in flight for HOLD_MS, long enough for
+# concurrent transactions on one item to conflict.
+STALE_MS = 1000.0
+HOLD_MS = 10.0
+
+
+def behave_like_dynamodb(request: pytest.FixtureRequest, store: Store) -> Callable[[], None]:
+    """Switch stale reads and transaction conflicts on, when ``store`` is the DynamoDB one;
+    return what lets every write so far reach every replica (a no-op elsewhere)."""
+    if not isinstance(store, DynamoStore):
+        return lambda: None
+    proxy: DynamoProxy = request.getfixturevalue("dynamo_proxy")
+    proxy.settle()  # what a fixture wrote is old news by the time a test reads it
+    proxy.stale_ms, proxy.hold_ms = STALE_MS, HOLD_MS
+    # Conflicts are retried with backoff: the production policy, not the fast one, so a
+    # transaction that lost a race waits for the winner as it would in production.
+    store.retry = RetryPolicy()
+    return proxy.settle

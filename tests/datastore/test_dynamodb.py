@@ -121,7 +121,7 @@ async def test_an_unreachable_endpoint_raises_store_unavailable(isolated_aws: No
                                                                 unused_port: int) -> None:
     settings = DynamoSettings(table=TABLE, endpoint_url=f"http://127.0.0.1:{unused_port}",
                               aws_access_key_id="testing", aws_secret_access_key="testing",
-                              max_attempts=1, connect_timeout=0.5, read_timeout=0.5)
+                              connect_timeout=0.5, read_timeout=0.5)
     store = DynamoStore(settings)
     try:
         with pytest.raises(StoreUnavailable, match="could not be reached"):

@@ -9,7 +9,17 @@ import orjson
 import pytest
 
 from datastore.errors import InvalidRequest
-from datastore.store import Item, Query, RawPage, RawQuery, Store, decode_cursor, encode_cursor
+from datastore.store import (
+    NO_UNITS,
+    Item,
+    Query,
+    RawPage,
+    RawQuery,
+    Store,
+    Units,
+    decode_cursor,
+    encode_cursor,
+)
 
 PARTITION = "ORG#acme"
 NOW = 1_700_000_000.0
@@ -34,7 +44,7 @@ class ListStore(Store):
         self.page_cap = page_cap
         self.requests: list[RawQuery] = []
 
-    async def _execute(self, op: str, request: Any) -> tuple[Any, float]:
+    async def _execute(self, op: str, request: Any) -> tuple[Any, Units]:
         assert op == "query"
         self.requests.append(request)
         q = request.query
@@ -49,7 +59,7 @@ class ListStore(Store):
         more = start + size < len(ordered)
         last = {"PK": PARTITION, "SK": page[-1]["SK"]} if full and (
             self.final_key or more) else None
-        return RawPage(page, last), 0.0
+        return RawPage(page, last), NO_UNITS
 
     async def close(self) -> None:
         pass

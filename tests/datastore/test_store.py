@@ -844,7 +844,7 @@ async def test_persistent_throttling_ends_in_store_throttled(store: Store, op: s
         "put": lambda: store.put(make("MEMBER#u1")),
     }
 
-    with pytest.raises(StoreThrottled, match=f"throttling {op} requests; retried 5 times"):
+    with pytest.raises(StoreThrottled, match=rf"kept refusing {op} .*gave up after 5 attempts"):
         await calls[op]()
 
     assert store.totals.calls[op] == FAST_RETRY.attempts
@@ -860,11 +860,11 @@ class Unprocessed:
     async def __call__(self, op: str, request: Any) -> Any:
         if op != "batch_get":
             return None
-        self.batches.append(len(request))
+        self.batches.append(len(request.keys))
         if self.left is None or self.left > 0:
             if self.left is not None:
                 self.left -= 1
-            return RawBatch(items=[], unprocessed=list(request))
+            return RawBatch(items=[], unprocessed=list(request.keys))
         return None
 
 
@@ -882,7 +882,7 @@ async def test_unprocessed_batch_keys_are_retried_until_they_come_back(store: St
 async def test_keys_unprocessed_forever_end_in_store_throttled(store: Store) -> None:
     store.fault_hook = Unprocessed(times=None)
 
-    with pytest.raises(StoreThrottled, match="2 keys were still unprocessed after 5 batch"):
+    with pytest.raises(StoreThrottled, match=r"2 keys were left unprocessed.*gave up after 5"):
         await store.batch_get([key("MEMBER#u1"), key("MEMBER#u2")])
 
 
@@ -971,3 +971,33 @@ async def test_concurrent_transactions_keep_a_counter_consistent(store: Store) -
     assert [o for o in outcomes if o is not None] == []
     assert len(members.items) == 20
     assert (await store.get(key("ORG#acme"), consistent=True) or {})["members"] == 20
+
+
+# Filtered listings: raw pages grow, so a selective filter takes a few calls, never one per
+# item (DynamoDB applies Limit before any filter)
+
+
+@pytest.mark.parametrize(("where", "first", "found"), [
+    ({"role": "admin"}, 1, 1),  # the only admin is the very last item
+    ({"role": "admin"}, 20, 1),
+    ({"role": "viewer"}, 100, 100),  # one in ten
+    ({"role": "member", "status": "suspended"}, 100, 0),
+])
+async def test_a_filtered_page_of_a_thousand_items_takes_at_most_three_calls(
+        store: Store, where: dict[str, str], first: int, found: int) -> None:
+    people = [make(f"MEMBER#u{i:04d}", role="admin" if i == 999 else
+                   "viewer" if i % 10 == 0 else "member", status="active")
+              for i in range(1000)]
+    for start in range(0, 1000, 100):
+        await store.transact([Put(p) for p in people[start:start + 100]])
+    log = CallLog()
+    token = current_calls.set(log)
+    try:
+        page = await store.query(Query(ORG, prefix="MEMBER#", limit=first, where=where))
+    finally:
+        current_calls.reset(token)
+
+    assert len(page.items) == found
+    assert all(all(i[k] == v for k, v in where.items()) for i in page.items)
+    assert log.calls == {"query": log.total}
+    assert log.total <= 3

@@ -7,14 +7,14 @@ operation decides what happens to it. Every injected fault is counted, here and 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from datastore.errors import StoreThrottled, StoreUnavailable
-from datastore.keys import Key
-from datastore.store import RawBatch, Store
+from datastore.store import RawBatch, RawBatchGet, Store
 from tests.hardening import tally
 
 Action = Callable[[str, Any], Awaitable[Any]]
@@ -23,7 +23,7 @@ Action = Callable[[str, Any], Awaitable[Any]]
 def _identity(op: str, request: Any) -> Any:
     """One request and its retries share an identity; a batch of keys is known by its keys
     (a retry of the unprocessed ones is a new list)."""
-    return frozenset(request) if op == "batch_get" else id(request)
+    return frozenset(request.keys) if op == "batch_get" else id(request)
 
 
 @dataclass
@@ -87,15 +87,17 @@ class Faults:
         raise StoreUnavailable(f"injected: {op} timed out")
 
     @staticmethod
-    async def nothing_processed(_op: str, request: Sequence[Key]) -> RawBatch:
-        return RawBatch(items=[], unprocessed=list(request))
+    async def nothing_processed(_op: str, request: RawBatchGet) -> RawBatch:
+        return RawBatch(items=[], unprocessed=list(request.keys))
 
-    async def half_processed(self, op: str, request: Sequence[Key]) -> RawBatch:
+    async def half_processed(self, op: str, request: RawBatchGet) -> RawBatch:
         """What DynamoDB does under load: some keys answered, the rest left unprocessed."""
-        answered, left = list(request[:len(request) // 2]), list(request[len(request) // 2:])
+        half = len(request.keys) // 2
+        answered, left = request.keys[:half], list(request.keys[half:])
         if not answered:
             return RawBatch(items=[], unprocessed=left)
-        real, _capacity = await self.store._execute(op, answered)
+        real, _units = await self.store._execute(op, dataclasses.replace(request,
+                                                                         keys=answered))
         return RawBatch(items=real.items, unprocessed=left)
 
     async def lost_response(self, op: str, request: Any) -> Any:

@@ -44,7 +44,7 @@ def test_readyz_is_503_with_a_reason_once_the_store_is_closed(
 
 def test_readyz_is_503_when_dynamodb_cannot_be_reached(tmp_path: Path) -> None:
     unreachable = DynamoStore(DynamoSettings(
-        table="nowhere", endpoint_url="http://127.0.0.1:9", max_attempts=1,
+        table="nowhere", endpoint_url="http://127.0.0.1:9",
         connect_timeout=0.5, aws_access_key_id="testing", aws_secret_access_key="testing"))
     try:
         with serving(settings_for(tmp_path), unreachable, demo_data=False) as served, \
