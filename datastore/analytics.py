@@ -1,21 +1,34 @@
-"""GitHub analytics cache and team reports, both kept for a limited time (TTL)."""
+"""GitHub analytics cache and team reports, both kept for a limited time (TTL).
+
+A team report is one item, so its size must not grow with the team: DynamoDB refuses items
+over 400 KB (about 4,500 people listed in full), and every read of the latest report pays
+for its whole size. The people lists are therefore capped (the most urgent first) and the
+summary counts everyone: ``needsSupportCount`` and ``burnoutRiskCount`` say how many the
+capped lists stand for.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import statistics
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from datastore import activity, keys, members
-from datastore.records import DAY_SECONDS, GitHubData, Member, TeamReport, now_ms
+from datastore.actors import Actor
+from datastore.records import DAY_SECONDS, GitHubData, Member, MemberStatus, TeamReport, now_ms
 from datastore.store import Put, Query, Store
 
 TOP_PERFORMER_SCORE = 8.0
+OUTSTANDING_SCORE = 8.5
 NEEDS_SUPPORT_SCORE = 7.0
 BURNOUT_RISK_SCORE = 6.0
 CRITICAL_RISK_SCORE = 8.0
+TOP_PERFORMERS = 5
+LISTED_PEOPLE = 20  # per list: needsSupport, burnoutRisks
+NAMED_IN_ACTION = 3  # people a recommendation names before "and N more"
 
 
 async def get_github_data(store: Store, org_id: str, username: str) -> GitHubData | None:
@@ -27,16 +40,17 @@ def team_github_query(org_id: str) -> Query:
     return Query(partition=keys.org_pk(org_id), prefix=keys.GITHUB_DATA)
 
 
-async def record_github_data(store: Store, org_id: str, username: str, actor_id: str,
+async def record_github_data(store: Store, actor: Actor, username: str,
                              data: Mapping[str, Any], *, user_id: str | None,
                              data_source: str, ttl_seconds: int = DAY_SECONDS,
                              generation_time: str | None = None) -> GitHubData:
+    org_id = actor.org_id
     record = GitHubData(org_id=org_id, github_username=username, user_id=user_id,
                         data=dict(data), cached_at=now_ms(),
                         expires_at=store.now_seconds() + ttl_seconds, data_source=data_source,
                         generation_time=generation_time)
-    e = activity.event(store, org_id, actor_id, "github_data.recorded", username)
-    await store.transact([Put(record.to_item()), activity.put_event(e)])
+    e = activity.event(store, org_id, actor.user_id, "github_data.recorded", username)
+    await actor.transact(store, [Put(record.to_item()), activity.put_event(e)])
     return record
 
 
@@ -46,9 +60,11 @@ async def get_team_report(store: Store, org_id: str, report_date: str) -> TeamRe
 
 
 async def latest_team_report(store: Store, org_id: str) -> TeamReport | None:
-    page = await store.query(Query(partition=keys.org_pk(org_id), prefix=keys.TEAM_REPORT,
-                                   forward=False, limit=1))
-    return TeamReport.from_item(page.items[0]) if page.items else None
+    """The newest report, reading no other (a page of one would read a second to know
+    whether more follow)."""
+    item = await store.first(Query(partition=keys.org_pk(org_id), prefix=keys.TEAM_REPORT,
+                                   forward=False))
+    return TeamReport.from_item(item) if item else None
 
 
 def _score(data: GitHubData | None, *path: str) -> float | None:
@@ -82,39 +98,16 @@ def compute_report(people: Iterable[Member], analytics: Mapping[str, GitHubData]
                    ) -> dict[str, Any]:
     """The team report from the members' cached GitHub data; pure, so it is easy to test."""
     people = list(people)
-    active = [m for m in people if m.status.value == "active"]
+    active = [m for m in people if m.status is MemberStatus.ACTIVE]
     rows = [_row(m, analytics.get(m.github_username or "")) for m in active]
     quality = [(r, r.quality) for r in rows if r.quality is not None]
     risk = [(r, r.risk) for r in rows if r.risk is not None]
-    avg_quality = round(statistics.fmean(q for _, q in quality), 1) if quality else None
-    avg_risk = round(statistics.fmean(k for _, k in risk), 1) if risk else None
-    health = None
-    if avg_quality is not None:
-        health = round(avg_quality * 0.6 + (10 - (avg_risk or 0.0)) * 0.4, 1)
-    top = sorted((p for p in quality if p[1] >= TOP_PERFORMER_SCORE),
-                 key=lambda p: (-p[1], p[0].member.user_id))[:5]
-    support = sorted((p for p in quality if p[1] < NEEDS_SUPPORT_SCORE),
-                     key=lambda p: (p[1], p[0].member.user_id))
-    burnout = sorted((p for p in risk if p[1] >= BURNOUT_RISK_SCORE),
-                     key=lambda p: (-p[1], p[0].member.user_id))
-    critical = [p for p in burnout if p[1] >= CRITICAL_RISK_SCORE]
-    recommendations = []
-    if critical:
-        names = ", ".join(p[0].member.name for p in critical)
-        recommendations.append({"priority": "URGENT", "category": "Burnout Prevention",
-                                "action": f"Talk with {names} about workload this week"})
-    elif burnout:
-        recommendations.append({"priority": "HIGH", "category": "Burnout Prevention",
-                                "action": "Rebalance work for members with rising risk"})
-    if support:
-        recommendations.append({"priority": "HIGH", "category": "Team Development",
-                                "action": "Pair members who need support with senior engineers"})
-    if missing := len(rows) - len(quality):
-        recommendations.append({"priority": "MEDIUM", "category": "Data Coverage",
-                                "action": f"Record GitHub data for {missing} member(s) "
-                                          "without analytics"})
+    support = _ranked(quality, lambda q: q < NEEDS_SUPPORT_SCORE, worst_first=False)
+    burnout = _ranked(risk, lambda k: k >= BURNOUT_RISK_SCORE, worst_first=True)
+    avg_quality = _mean(q for _, q in quality)
+    avg_risk = _mean(k for _, k in risk)
     return {
-        "teamHealth": health,
+        "teamHealth": _team_health(avg_quality, avg_risk),
         "summary": {
             "totalMembers": len(people), "activeMembers": len(active),
             "analyzedMembers": len(quality), "averageCodeQuality": avg_quality,
@@ -122,36 +115,100 @@ def compute_report(people: Iterable[Member], analytics: Mapping[str, GitHubData]
             "totalCommits": sum(r.commits for r in rows),
             "totalPullRequests": sum(r.pull_requests for r in rows),
             "totalIssues": sum(r.issues for r in rows),
+            "needsSupportCount": len(support), "burnoutRiskCount": len(burnout),
         },
-        "topPerformers": [{"userId": r.member.user_id, "name": r.member.name,
-                           "codeQuality": q, "commits": r.commits,
-                           "contributions": "Outstanding" if q >= 8.5 else "Strong"}
-                          for r, q in top],
-        "needsSupport": [{"userId": r.member.user_id, "name": r.member.name, "codeQuality": q,
-                          "recommendation": "Pair programming with a senior engineer"}
-                         for r, q in support],
-        "burnoutRisks": [{"userId": r.member.user_id, "name": r.member.name, "riskScore": k,
-                          "severity": "CRITICAL" if k >= CRITICAL_RISK_SCORE else "HIGH",
-                          "urgency": "Immediate action required" if k >= CRITICAL_RISK_SCORE
-                          else "Check in this week"}
-                         for r, k in burnout],
-        "recommendations": recommendations,
+        "topPerformers": [_top_performer(r, q) for r, q in _ranked(
+            quality, lambda q: q >= TOP_PERFORMER_SCORE, worst_first=True)[:TOP_PERFORMERS]],
+        "needsSupport": [_needs_support(r, q) for r, q in support[:LISTED_PEOPLE]],
+        "burnoutRisks": [_burnout_risk(r, k) for r, k in burnout[:LISTED_PEOPLE]],
+        "recommendations": _recommendations(burnout, support, len(rows) - len(quality)),
     }
 
 
-async def generate_team_report(store: Store, org_id: str, report_date: str, actor: Member,
-                               *, ttl_seconds: int = DAY_SECONDS) -> TeamReport:
+Scored = tuple[_Row, float]
+
+
+def _ranked(scored: list[Scored], keep: Callable[[float], bool], *, worst_first: bool
+            ) -> list[Scored]:
+    """The rows whose score passes ``keep``, highest score first when ``worst_first``
+    (risk, and the best performers), else lowest first; ties by user id."""
+    sign = -1 if worst_first else 1
+    return sorted((p for p in scored if keep(p[1])),
+                  key=lambda p: (sign * p[1], p[0].member.user_id))
+
+
+def _mean(values: Iterable[float]) -> float | None:
+    found = list(values)
+    return round(statistics.fmean(found), 1) if found else None
+
+
+def _team_health(avg_quality: float | None, avg_risk: float | None) -> float | None:
+    if avg_quality is None:
+        return None
+    return round(avg_quality * 0.6 + (10 - (avg_risk or 0.0)) * 0.4, 1)
+
+
+def _top_performer(r: _Row, q: float) -> dict[str, Any]:
+    return {"userId": r.member.user_id, "name": r.member.name, "codeQuality": q,
+            "commits": r.commits,
+            "contributions": "Outstanding" if q >= OUTSTANDING_SCORE else "Strong"}
+
+
+def _needs_support(r: _Row, q: float) -> dict[str, Any]:
+    return {"userId": r.member.user_id, "name": r.member.name, "codeQuality": q,
+            "recommendation": "Pair programming with a senior engineer"}
+
+
+def _burnout_risk(r: _Row, k: float) -> dict[str, Any]:
+    critical = k >= CRITICAL_RISK_SCORE
+    return {"userId": r.member.user_id, "name": r.member.name, "riskScore": k,
+            "severity": "CRITICAL" if critical else "HIGH",
+            "urgency": "Immediate action required" if critical else "Check in this week"}
+
+
+def _names(rows: list[Scored]) -> str:
+    named = ", ".join(r.member.name for r, _ in rows[:NAMED_IN_ACTION])
+    more = len(rows) - NAMED_IN_ACTION
+    return f"{named} and {more} more" if more > 0 else named
+
+
+def _recommendations(burnout: list[Scored], support: list[Scored], unanalyzed: int
+                     ) -> list[dict[str, str]]:
+    out = []
+    critical = [p for p in burnout if p[1] >= CRITICAL_RISK_SCORE]
+    if critical:
+        out.append({"priority": "URGENT", "category": "Burnout Prevention",
+                    "action": f"Talk with {_names(critical)} about workload this week"})
+    elif burnout:
+        out.append({"priority": "HIGH", "category": "Burnout Prevention",
+                    "action": "Rebalance work for members with rising risk"})
+    if support:
+        out.append({"priority": "HIGH", "category": "Team Development",
+                    "action": "Pair members who need support with senior engineers"})
+    if unanalyzed:
+        out.append({"priority": "MEDIUM", "category": "Data Coverage",
+                    "action": f"Record GitHub data for {unanalyzed} member(s) "
+                              "without analytics"})
+    return out
+
+
+async def generate_team_report(store: Store, actor: Actor, report_date: str, *,
+                               ttl_seconds: int = DAY_SECONDS) -> TeamReport:
+    org_id = actor.org_id
+    # Strongly consistent: the report is kept for a day, and must not miss analytics
+    # recorded a moment ago.
     people = [Member.from_item(i) for i in await store.query_all(
-        members.list_query(org_id))]
+        dataclasses.replace(members.list_query(org_id), consistent=True))]
     usernames = {m.github_username for m in people if m.github_username}
-    found = await store.batch_get([keys.github_data(org_id, u) for u in sorted(usernames)])
+    found = await store.batch_get([keys.github_data(org_id, u) for u in sorted(usernames)],
+                                  consistent=True)
     analytics = {d.github_username: d for d in map(GitHubData.from_item, found.values())}
     report = TeamReport(
         org_id=org_id, report_date=report_date, report_id="report-" + uuid.uuid4().hex[:12],
-        report_type="daily", generated_by=actor.user_id, generated_by_name=actor.name,
+        report_type="daily", generated_by=actor.user_id, generated_by_name=actor.member.name,
         data=compute_report(people, analytics), generated_at=now_ms(),
         expires_at=store.now_seconds() + ttl_seconds,
     )
     e = activity.event(store, org_id, actor.user_id, "team_report.generated", report_date)
-    await store.transact([Put(report.to_item()), activity.put_event(e)])
+    await actor.transact(store, [Put(report.to_item()), activity.put_event(e)])
     return report

@@ -10,6 +10,7 @@ import datetime
 from typing import Any
 
 from datastore import analytics, keys, members, organizations
+from datastore.actors import acting
 from datastore.invitations import hash_token
 from datastore.records import (
     DAY_SECONDS,
@@ -91,7 +92,7 @@ def synthetic_github_data(i: int) -> dict[str, Any]:
 
 async def load_demo(store: Store) -> str:
     """Load the example organization ``org-xyz-789``; returns its id."""
-    if await organizations.get(store, DEMO_ORG) is None:
+    if await organizations.get(store, DEMO_ORG, consistent=True) is None:
         alice = PEOPLE[0]
         await organizations.create(store, DEMO_ORG, "My Startup", DEMO_ADMIN, alice["email"],
                                    alice["name"], plan="pro", max_members=100,
@@ -106,7 +107,7 @@ async def load_demo(store: Store) -> str:
         data_source="REAL GitHub API", generation_time="850ms", api_calls_made=15,
     ).to_item())
     invite_key = keys.invitation(DEMO_ORG, "invite-abc-123")
-    if await store.get(invite_key) is None:
+    if await store.get(invite_key, consistent=True) is None:
         await store.put(Invitation(
             org_id=DEMO_ORG, invite_id="invite-abc-123", email="newuser@startup.com",
             name="New User", role=Role.MEMBER, invited_by=DEMO_ADMIN,
@@ -121,7 +122,7 @@ async def load_demo(store: Store) -> str:
 
 async def load_team(store: Store, org_id: str, size: int) -> str:
     """A synthetic organization of ``size`` people (one admin), each with GitHub data."""
-    if await organizations.get(store, org_id) is None:
+    if await organizations.get(store, org_id, consistent=True) is None:
         await organizations.create(store, org_id, f"Team of {size}", f"{org_id}-u0000",
                                    f"u0000@{org_id}.example", "Member 0", plan="enterprise",
                                    max_members=max(size, 5), github_username=f"{org_id}-gh0000")
@@ -167,10 +168,10 @@ async def _add_people(store: Store, org_id: str, people: list[Member]) -> None:
 
 
 async def _refresh_report(store: Store, org_id: str) -> None:
-    org = await organizations.get(store, org_id)
+    org = await organizations.get(store, org_id, consistent=True)
     assert org is not None
-    admin = await members.get(store, org_id, org.owner_id)
+    admin = await members.get(store, org_id, org.owner_id, consistent=True)
     assert admin is not None
     today = datetime.datetime.now(datetime.UTC).date().isoformat()
-    await analytics.generate_team_report(store, org_id, today, admin)
+    await analytics.generate_team_report(store, acting(admin, "generate_reports"), today)
 

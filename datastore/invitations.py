@@ -15,6 +15,7 @@ import uuid
 from typing import Any
 
 from datastore import activity, keys, members
+from datastore.actors import Actor
 from datastore.errors import (
     DomainError,
     EmailTaken,
@@ -58,10 +59,11 @@ def _invite_id(token: str) -> str | None:
     return invite_id
 
 
-async def create(store: Store, org_id: str, email: str, role: Role, inviter: Member, *,
+async def create(store: Store, actor: Actor, email: str, role: Role, *,
                  name: str | None = None, github_username: str | None = None,
                  ttl_seconds: int = DAY_SECONDS) -> tuple[Invitation, str]:
     """Create a pending invitation; returns it and its token, which is never stored."""
+    org_id, inviter = actor.org_id, actor.member
     invite_id = "invite-" + uuid.uuid4().hex[:16]
     token = f"{invite_id}.{secrets.token_urlsafe(32)}"
     invitation = Invitation(
@@ -73,7 +75,7 @@ async def create(store: Store, org_id: str, email: str, role: Role, inviter: Mem
     e = activity.event(store, org_id, inviter.user_id, "invitation.created", invite_id,
                        role=role.value)
     try:
-        await store.transact([
+        await actor.transact(store, [
             Check(keys.member_email(org_id, email), item_missing()),
             Put(invitation.to_item(), item_missing()),
             activity.put_event(e),
@@ -81,7 +83,7 @@ async def create(store: Store, org_id: str, email: str, role: Role, inviter: Mem
     except TransactionCanceled as exc:
         if exc.failed(0):
             raise EmailTaken("someone in the organization already uses this email") from None
-        raise
+        raise  # a fresh random id already taken: a bug worth seeing, not a user error
     return invitation, token
 
 
@@ -138,22 +140,23 @@ def _check_usable(invitation: Invitation, now_s: int) -> None:
                                     "expired")
 
 
-async def revoke(store: Store, org_id: str, invite_id: str, actor_id: str) -> Invitation:
-    e = activity.event(store, org_id, actor_id, "invitation.revoked", invite_id)
+async def revoke(store: Store, actor: Actor, invite_id: str) -> Invitation:
+    org_id = actor.org_id
+    e = activity.event(store, org_id, actor.user_id, "invitation.revoked", invite_id)
     key = keys.invitation(org_id, invite_id)
     try:
-        await store.transact([
+        await actor.transact(store, [
             Update(key, (Set("status", InvitationStatus.REVOKED.value),),
                    attr_eq("status", InvitationStatus.PENDING.value)
                    & attr_gt("expiresAt", store.now_seconds())),
             activity.put_event(e),
         ])
     except TransactionCanceled:
-        current = await get(store, org_id, invite_id)
-        if current is None:
+        item = await store.get(key, consistent=True, include_expired=True)
+        if item is None:
             raise NotFound("invitation not found") from None
-        _check_usable(current, store.now_seconds())
-        raise
+        _check_usable(Invitation.from_item(item), store.now_seconds())
+        raise  # the condition failed, yet the invitation reads usable: a bug worth seeing
     item = await store.get(key, consistent=True)
     if item is None:
         raise NotFound("invitation not found")

@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from datastore import activity, keys
+from datastore.actors import Actor
 from datastore.errors import (
     AlreadyExists,
     DomainError,
@@ -140,14 +141,15 @@ async def add(store: Store, member: Member, event: ActivityEvent,
     return member
 
 
-async def remove(store: Store, org_id: str, user_id: str, actor_id: str) -> Member:
+async def remove(store: Store, actor: Actor, user_id: str) -> Member:
+    org_id = actor.org_id
     current = await get(store, org_id, user_id, consistent=True)
     if current is None:
         raise NotFound("member not found")
     is_admin = current.role is Role.ADMIN
-    e = activity.event(store, org_id, actor_id, "member.removed", user_id)
+    e = activity.event(store, org_id, actor.user_id, "member.removed", user_id)
     try:
-        await store.transact([
+        await actor.transact(store, [
             Delete(keys.member(org_id, user_id), attr_eq("version", current.version)),
             Delete(keys.member_email(org_id, current.email), attr_eq("userId", user_id)),
             _org_counter(org_id, -1, -1 if is_admin else 0, last_admin_guard=is_admin),
@@ -157,17 +159,20 @@ async def remove(store: Store, org_id: str, user_id: str, actor_id: str) -> Memb
         if exc.failed(2) and is_admin:
             raise LastAdmin("cannot remove the last admin; make someone else an admin first"
                             ) from None
+        if exc.failed(0) and await get(store, org_id, user_id, consistent=True) is None:
+            raise NotFound("member not found") from None
         raise VersionConflict("the member changed while being removed; try again") from None
     return current
 
 
-async def change_role(store: Store, org_id: str, user_id: str, role: Role, actor_id: str,
+async def change_role(store: Store, actor: Actor, user_id: str, role: Role,
                       expected_version: int | None = None) -> Member:
     """One conditional update of the person (plus the admin counter when admins change).
 
     Like every versioned update here, the result is the person read before the write with
     the change applied; the version condition makes that exactly what was written.
     """
+    org_id = actor.org_id
     key = keys.member(org_id, user_id)
     item = await store.get(key, consistent=True)
     if item is None:
@@ -189,23 +194,33 @@ async def change_role(store: Store, org_id: str, user_id: str, role: Role, actor
         actions.append(_org_counter(org_id, 0, -1 if demoting else 1,
                                     last_admin_guard=demoting))
     actions.append(activity.put_event(activity.event(
-        store, org_id, actor_id, "member.role_changed", user_id, role=role.value)))
+        store, org_id, actor.user_id, "member.role_changed", user_id, role=role.value)))
     try:
-        await store.transact(actions)
+        await actor.transact(store, actions)
     except TransactionCanceled as exc:
         if demoting and exc.failed(1):
             raise LastAdmin("cannot demote the last admin; make someone else an admin first"
                             ) from None
+        if exc.failed(0) and await store.get(key, consistent=True) is None:
+            raise NotFound("member not found") from None
         raise conflict from None
     return Member.from_item(apply_changes(copy.deepcopy(item), changes))
 
 
-async def update_fields(store: Store, org_id: str, user_id: str, actor_id: str,
-                        fields: Mapping[str, Any], expected_version: int | None = None,
-                        action: str = "member.updated") -> Member:
-    """Set top-level or dotted fields of a person, guarded by its version."""
+async def update_fields(store: Store, actor: Actor, user_id: str, fields: Mapping[str, Any],
+                        expected_version: int | None = None,
+                        action: str = "member.updated", *, current: Member | None = None
+                        ) -> Member:
+    """Set top-level or dotted fields of a person, guarded by its version.
+
+    ``current`` is the person as a strongly consistent read just found them (the caller's
+    own membership, read at the edge): then nothing is read again; the version condition
+    still refuses the write if they changed since.
+    """
+    org_id = actor.org_id
     key = keys.member(org_id, user_id)
-    item = await store.get(key, consistent=True)
+    item = current.to_item() if current is not None and current.user_id == user_id \
+        else await store.get(key, consistent=True)
     if item is None:
         raise NotFound("member not found")
     version = expected_version if expected_version is not None else item.get("version", 1)
@@ -215,9 +230,9 @@ async def update_fields(store: Store, org_id: str, user_id: str, actor_id: str,
         raise conflict
     changes: list[Change] = [Set(path, value) for path, value in fields.items()]
     changes += [Set("updatedAt", now_ms()), Add("version", 1)]
-    e = activity.event(store, org_id, actor_id, action, user_id, fields=sorted(fields))
+    e = activity.event(store, org_id, actor.user_id, action, user_id, fields=sorted(fields))
     try:
-        await store.transact([
+        await actor.transact(store, [
             Update(key, tuple(changes), item_exists() & attr_eq("version", version)),
             activity.put_event(e),
         ])

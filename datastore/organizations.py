@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from datastore import activity, keys
+from datastore.actors import Actor
 from datastore.errors import (
     AlreadyExists,
     ConditionFailed,
@@ -42,8 +43,8 @@ DEFAULT_MAX_MEMBERS = {"free": 5, "pro": 100, "enterprise": 1000}
 DEFAULT_API_CALL_LIMIT = 100_000
 
 
-async def get(store: Store, org_id: str) -> Organization | None:
-    item = await store.get(keys.organization(org_id))
+async def get(store: Store, org_id: str, *, consistent: bool = False) -> Organization | None:
+    item = await store.get(keys.organization(org_id), consistent=consistent)
     return Organization.from_item(item) if item else None
 
 
@@ -75,7 +76,7 @@ async def create(store: Store, org_id: str, name: str, owner_id: str, owner_emai
     return org, admin
 
 
-async def update_settings(store: Store, org_id: str, actor_id: str, expected_version: int,
+async def update_settings(store: Store, actor: Actor, expected_version: int,
                           changes: Mapping[str, Any], *, name: str | None = None
                           ) -> Organization:
     """Change settings fields (dotted paths under ``settings``) if the version still matches.
@@ -88,6 +89,7 @@ async def update_settings(store: Store, org_id: str, actor_id: str, expected_ver
     if name is not None:
         updates.append(Set("name", name))
     updates += [Set("updatedAt", now_ms()), Add("version", 1)]
+    org_id = actor.org_id
     key = keys.organization(org_id)
     current = await store.get(key, consistent=True)
     if current is None:
@@ -97,10 +99,10 @@ async def update_settings(store: Store, org_id: str, actor_id: str, expected_ver
         f"{current.get('version')}); reload it and apply your change again")
     if current.get("version") != expected_version:
         raise conflict
-    e = activity.event(store, org_id, actor_id, "organization.settings_updated", org_id,
+    e = activity.event(store, org_id, actor.user_id, "organization.settings_updated", org_id,
                        fields=sorted(changes) + (["name"] if name is not None else []))
     try:
-        await store.transact([
+        await actor.transact(store, [
             Update(key, tuple(updates), item_exists() & attr_eq("version", expected_version)),
             activity.put_event(e),
         ])

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 from typing import Any
 
 from datastore import analytics, members
-from datastore.records import GitHubData, Member, TeamReport
+from datastore.records import GitHubData, TeamReport
 from resolvers.context import Context
 
 
@@ -32,24 +33,17 @@ async def team_report(ctx: Context, report_date: str | None) -> TeamReport | Non
 
 async def record_github_data(ctx: Context, username: str, data: dict[str, Any],
                              data_source: str) -> GitHubData:
-    actor = _actor(ctx)
-    # No index maps a GitHub username to a person; ingestion is rare, one Query is fine.
-    people = await ctx.store.query_all(members.list_query(ctx.caller.org_id))
+    # No index maps a GitHub username to a person; ingestion is rare, one Query is fine
+    # (strongly consistent: what it finds is written into the record).
+    people = await ctx.store.query_all(dataclasses.replace(
+        members.list_query(ctx.caller.org_id), consistent=True))
     owner = next((p["userId"] for p in people if p.get("githubUsername") == username), None)
     return await analytics.record_github_data(
-        ctx.store, ctx.caller.org_id, username, actor.user_id, data,
-        user_id=owner, data_source=data_source,
+        ctx.store, ctx.acting(), username, data, user_id=owner, data_source=data_source,
         ttl_seconds=ctx.settings.github_data_ttl_seconds)
 
 
 async def generate_team_report(ctx: Context, report_date: str | None) -> TeamReport:
     day = report_date or datetime.datetime.now(datetime.UTC).date().isoformat()
-    return await analytics.generate_team_report(ctx.store, ctx.caller.org_id, day,
-                                                _actor(ctx),
+    return await analytics.generate_team_report(ctx.store, ctx.acting(), day,
                                                 ttl_seconds=ctx.settings.report_ttl_seconds)
-
-
-def _actor(ctx: Context) -> Member:
-    member = ctx.active_member
-    assert member is not None, "permission classes admit only active members here"
-    return member

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from datastore import keys
+from datastore.actors import Actor
 from datastore.records import Member, MemberStatus, Organization
 from datastore.store import CallLog, Store
 from resolvers.events import ActivityBroker
@@ -42,8 +43,16 @@ class Context:
     request_id: str
     member: Member | None = None
     organization: Organization | None = None
+    # Set by a mutation's permission check just before its body runs: who acts, and what
+    # their membership must still say when the write commits.
+    actor: Actor | None = None
     calls: CallLog = field(default_factory=CallLog)
     extra: dict[str, Any] = field(default_factory=dict)
+
+    def acting(self) -> Actor:
+        """The actor of the mutation running now (its permission check set it)."""
+        assert self.actor is not None, "a mutation's permission check sets the actor first"
+        return self.actor
 
     @property
     def active_member(self) -> Member | None:
@@ -55,16 +64,22 @@ class Context:
 async def make_context(store: Store, caller: Caller, settings: ApiSettings,
                        broker: ActivityBroker, *, request_id: str | None = None,
                        calls: CallLog | None = None) -> Context:
-    """Load the caller's membership and organization in one store call and build loaders."""
+    """Load the caller's membership and organization in one store call and build loaders.
+
+    The read is strongly consistent: it decides what the caller may do, and a person removed
+    or demoted a moment ago must not be served from a replica that has not heard of it.
+    """
     loaders = Loaders(store, caller.org_id)
     found = await store.batch_get([keys.member(caller.org_id, caller.user_id),
-                                   keys.organization(caller.org_id)])
+                                   keys.organization(caller.org_id)], consistent=True)
     member_item = found.get(keys.member(caller.org_id, caller.user_id))
     org_item = found.get(keys.organization(caller.org_id))
     member = Member.from_item(member_item) if member_item else None
     org = Organization.from_item(org_item) if org_item else None
     if member is not None:
         loaders.prime_members([member])
+    if org is not None:
+        loaders.team_size = org.current_members
     return Context(store=store, caller=caller, settings=settings, loaders=loaders,
                    broker=broker, request_id=request_id or uuid.uuid4().hex, member=member,
                    organization=org, calls=calls or CallLog())

@@ -14,12 +14,6 @@ from resolvers.context import Context
 from resolvers.paging import Slice, load_slice
 
 
-def _actor(ctx: Context) -> Member:
-    member = ctx.active_member
-    assert member is not None, "permission classes admit only active members here"
-    return member
-
-
 async def create_organization(ctx: Context, name: str, plan: str,
                               github_username: str | None) -> tuple[Organization, Member]:
     caller = ctx.caller
@@ -45,14 +39,14 @@ async def update_settings(ctx: Context, expected_version: int, changes: Mapping[
     if "privacyMode" in changes:
         validation.text(changes["privacyMode"], "privacyMode", 50)
     return await organizations.update_settings(
-        ctx.store, ctx.caller.org_id, _actor(ctx).user_id, expected_version, changes,
+        ctx.store, ctx.acting(), expected_version, changes,
         name=validation.name(name) if name is not None else None)
 
 
 async def invite(ctx: Context, email: str, role: Role, name: str | None,
                  github_username: str | None) -> tuple[Invitation, str]:
     return await invitations.create(
-        ctx.store, ctx.caller.org_id, validation.email(email), role, _actor(ctx),
+        ctx.store, ctx.acting(), validation.email(email), role,
         name=validation.name(name) if name else None,
         github_username=validation.github_username(github_username) if github_username
         else None, ttl_seconds=ctx.settings.invitation_ttl_seconds)
@@ -72,8 +66,7 @@ async def accept_invitation(ctx: Context, token: str) -> Member:
 
 
 async def revoke_invitation(ctx: Context, invite_id: str) -> Invitation:
-    return await invitations.revoke(ctx.store, ctx.caller.org_id, invite_id,
-                                    _actor(ctx).user_id)
+    return await invitations.revoke(ctx.store, ctx.acting(), invite_id)
 
 
 async def invitation_slice(ctx: Context, status: InvitationStatus | None, first: int | None,
@@ -84,31 +77,32 @@ async def invitation_slice(ctx: Context, status: InvitationStatus | None, first:
 
 async def change_role(ctx: Context, user_id: str, role: Role,
                       expected_version: int | None) -> Member:
-    updated = await members.change_role(ctx.store, ctx.caller.org_id, user_id, role,
-                                        _actor(ctx).user_id, expected_version)
+    updated = await members.change_role(ctx.store, ctx.acting(), user_id, role,
+                                        expected_version)
     ctx.loaders.forget_member(user_id)
     return updated
 
 
 async def remove(ctx: Context, user_id: str) -> Member:
-    removed = await members.remove(ctx.store, ctx.caller.org_id, user_id, _actor(ctx).user_id)
+    removed = await members.remove(ctx.store, ctx.acting(), user_id)
     ctx.loaders.forget_member(user_id)
     return removed
 
 
 async def update_my_preferences(ctx: Context, changes: Mapping[str, Any],
                                 expected_version: int | None) -> Member:
-    me = _actor(ctx)
+    actor = ctx.acting()
+    me = actor.member
     if not changes:
         raise validation.InputInvalid("input", "set at least one preference")
     for key, value in changes.items():
         if isinstance(value, str):
             validation.text(value, key, 50)
     updated = await members.update_fields(
-        ctx.store, ctx.caller.org_id, me.user_id, me.user_id,
+        ctx.store, actor, me.user_id,
         {f"preferences.{k}": v for k, v in changes.items()},
         expected_version if expected_version is not None else me.version,
-        action="member.preferences_updated")
+        action="member.preferences_updated", current=me)
     ctx.loaders.forget_member(me.user_id)
     ctx.loaders.prime_members([updated])
     return updated

@@ -104,6 +104,8 @@ def from_domain(exc: store_errors.DomainError) -> Error:
         return AlreadyExists(message=message, code=exc.code)
     if isinstance(exc, store_errors.EmailTaken):
         return EmailTaken(message=message, code=exc.code)
+    if isinstance(exc, store_errors.ActorNotAllowed):
+        return PermissionDenied(message=message, code=exc.code)
     raise exc  # a domain error without a typed result is a bug: let it be masked
 
 

@@ -1,32 +1,50 @@
 """Who may read or do what, declared on fields; resolver bodies never check roles.
 
-The caller's membership record (loaded once per request) decides, not the token: a removed
-or demoted person loses access at once, even with an unexpired token.
+The caller's membership record (loaded once per request, strongly consistent) decides, not
+the token: a removed or demoted person loses access at once, even with an unexpired token.
+A mutation's permission also travels into its write (``commit_condition``): the transaction
+re-checks the actor's membership, so a demotion that lands mid-request still wins.
 """
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import strawberry
+from strawberry.extensions import FieldExtension
 from strawberry.permission import BasePermission, PermissionExtension
 
+from datastore import actors
+from datastore.actors import Actor
 from datastore.records import Role
+from datastore.store import Cond, attr_eq
 
 
 def _ctx(info: strawberry.Info) -> Any:
     return info.context
 
 
-class IsMember(BasePermission):
+class Guarded(BasePermission):
+    """A permission that a mutation's write re-checks (see the module docstring)."""
+
+    def commit_condition(self, **kwargs: Any) -> Cond:
+        raise NotImplementedError
+
+
+class IsMember(Guarded):
     message = "you are not an active member of this organization"
     error_extensions = {"code": "FORBIDDEN"}
 
     def has_permission(self, source: Any, info: strawberry.Info, **kwargs: Any) -> bool:
         return _ctx(info).active_member is not None
 
+    def commit_condition(self, **kwargs: Any) -> Cond:
+        """What the actor's member item must still say when the mutation's write commits."""
+        return actors.is_active()
 
-class _Requires(BasePermission):
+
+class _Requires(Guarded):
     needed: str = ""
     error_extensions = {"code": "FORBIDDEN"}
 
@@ -37,6 +55,9 @@ class _Requires(BasePermission):
     def has_permission(self, source: Any, info: strawberry.Info, **kwargs: Any) -> bool:
         member = _ctx(info).active_member
         return member is not None and self.needed in member.permissions
+
+    def commit_condition(self, **kwargs: Any) -> Cond:
+        return actors.has_permission(self.needed)
 
 
 class IsAdmin(_Requires):
@@ -101,7 +122,7 @@ class CanSeeTeamAnalytics(BasePermission):
         return may_see_analytics_of(info, None)
 
 
-class CanRecordGitHubData(BasePermission):
+class CanRecordGitHubData(Guarded):
     """Admins ingest for anyone; a member only for their own GitHub username."""
 
     message = "you may record GitHub data only for your own GitHub username"
@@ -115,6 +136,11 @@ class CanRecordGitHubData(BasePermission):
         username = getattr(kwargs.get("input"), "github_username", None)
         return member.role is Role.MEMBER and username == member.github_username
 
+    def commit_condition(self, **kwargs: Any) -> Cond:
+        username = getattr(kwargs.get("input"), "github_username", None)
+        own = attr_eq("role", Role.MEMBER.value) & attr_eq("githubUsername", username)
+        return actors.has_permission("write_team_data") | (actors.is_active() & own)
+
 
 def silent(permission: type[BasePermission]) -> PermissionExtension:
     """Deny by returning null (for nested optional fields), not by raising."""
@@ -122,14 +148,31 @@ def silent(permission: type[BasePermission]) -> PermissionExtension:
                                fail_silently=True)
 
 
-class DenyAsData(PermissionExtension):
-    """For mutations: a denied permission becomes a ``PermissionDenied`` result."""
+class DenyAsData(FieldExtension):
+    """For mutations: check the permissions before the body runs; a denial becomes a
+    ``PermissionDenied`` result, and on success the context gets the actor, whose write
+    carries every permission's ``commit_condition``."""
 
-    def _on_unauthorized(self, permission: BasePermission) -> Any:
+    def __init__(self, permissions: list[Guarded]) -> None:
+        self.permissions = permissions
+
+    async def resolve_async(self, next_: Callable[..., Awaitable[Any]], source: Any,
+                            info: strawberry.Info, **kwargs: Any) -> Any:
         from schema.errors import denied
 
-        return denied(permission.message or "permission denied")
+        ctx = _ctx(info)
+        condition: Cond | None = None
+        for permission in self.permissions:
+            if not permission.has_permission(source, info, **kwargs):
+                return denied(permission.message or "permission denied")
+            required = permission.commit_condition(**kwargs)
+            condition = required if condition is None else condition & required
+        assert condition is not None
+        assert ctx.active_member is not None
+        # Mutations run one after another, so the context holds one actor at a time.
+        ctx.actor = Actor(ctx.active_member, condition)
+        return await next_(source, info, **kwargs)
 
 
-def typed(*permission: type[BasePermission]) -> DenyAsData:
-    return DenyAsData(permissions=[p() for p in permission], use_directives=False)
+def typed(*permission: type[Guarded]) -> DenyAsData:
+    return DenyAsData([p() for p in permission])

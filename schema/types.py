@@ -408,6 +408,11 @@ class ReportSummary:
     total_commits: int
     total_pull_requests: int
     total_issues: int
+    needs_support_count: int = strawberry.field(
+        description="Everyone who needs support; `needsSupport` lists at most 20 of them.")
+    burnout_risk_count: int = strawberry.field(
+        description="Everyone at risk of burnout; `burnoutRisks` lists at most 20, the most "
+                    "at risk first.")
 
 
 @strawberry.type
@@ -487,7 +492,11 @@ class TeamReport:
                 average_burnout_risk=_float(s.get("averageBurnoutRisk")),
                 total_commits=_int(s.get("totalCommits")) or 0,
                 total_pull_requests=_int(s.get("totalPullRequests")) or 0,
-                total_issues=_int(s.get("totalIssues")) or 0),
+                total_issues=_int(s.get("totalIssues")) or 0,
+                needs_support_count=_int(s.get("needsSupportCount"))
+                or len(d.get("needsSupport") or []),
+                burnout_risk_count=_int(s.get("burnoutRiskCount"))
+                or len(d.get("burnoutRisks") or [])),
             top_performers=people("topPerformers"), needs_support=people("needsSupport"),
             burnout_risks=people("burnoutRisks"),
             recommendations=[Recommendation(priority=str(x.get("priority", "")),

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
 import strawberry
 
-from datastore import demo
+from datastore import demo, members
+from datastore.actors import Actor, acting
 from datastore.store import CallLog, Store, current_calls
 from resolvers.context import ApiSettings, Caller, make_context
 from resolvers.events import ActivityBroker
 from schema import build_schema
+from tests.conftest import behave_like_dynamodb
 
 ALICE = Caller("user-abc-123", demo.DEMO_ORG, "alice@startup.com", "Alice Developer")
 BOB = Caller("user-bob-002", demo.DEMO_ORG, "bob@startup.com", "Bob Senior")
@@ -39,6 +42,9 @@ class Api:
     broker: ActivityBroker
     settings: ApiSettings
     schema: strawberry.Schema
+    # Lets every write so far reach every replica (DynamoDB's eventual consistency): call it
+    # between writing what a test sets up and reading it back through eventual reads.
+    settle: Callable[[], None] = lambda: None
 
     async def run(self, query: str, caller: Caller = ALICE,
                   variables: dict[str, Any] | None = None) -> Outcome:
@@ -63,9 +69,18 @@ class Api:
 
 
 @pytest.fixture
-async def api(store: Store) -> Api:
+async def api(request: pytest.FixtureRequest, store: Store) -> Api:
     await demo.load_demo(store)
+    settle = behave_like_dynamodb(request, store)
     broker = ActivityBroker()
     broker.attach(store)
     return Api(store, broker, ApiSettings(cursor_secret=b"test-cursor-secret-32-bytes-long"),
-              _SCHEMA)
+              _SCHEMA, settle)
+
+
+async def acting_as(api: Api, caller: Caller) -> Actor:
+    """``caller`` as the actor of a change made straight through the datastore."""
+    member = await members.get(api.store, caller.org_id, caller.user_id, consistent=True)
+    assert member is not None, f"{caller.user_id} is not a member"
+    return acting(member)
+

@@ -15,7 +15,7 @@ import pytest
 from datastore import keys, members
 from datastore.store import Item, Query, Store
 from resolvers.context import Caller
-from tests.api.conftest import ALICE, BOB, CHARLIE, DIANA, Api
+from tests.api.conftest import ALICE, BOB, CHARLIE, DIANA, Api, acting_as
 
 ORG = ALICE.org_id
 ADMIN, MEMBER, VIEWER = "admin", "member", "viewer"
@@ -35,7 +35,7 @@ def lacks(permission: str) -> str:
 
 
 async def partition(store: Store) -> list[Item]:
-    return await store.query_all(Query(partition=keys.org_pk(ORG)))
+    return await store.query_all(Query(partition=keys.org_pk(ORG), consistent=True))
 
 
 @dataclass(frozen=True)
@@ -238,7 +238,9 @@ async def test_a_viewer_sees_the_same_team_report_as_an_admin(api: Api) -> None:
 
 
 async def record_as(api: Api, caller: Caller, username: str) -> dict[str, Any]:
+    """Record analytics as ``caller``; the tests then read them as of later (settled)."""
     data = await api.ok(record_github_data(username), caller)
+    api.settle()
     result: dict[str, Any] = data["recordGitHubData"]
     return result
 
@@ -386,7 +388,7 @@ async def test_a_member_may_not_record_github_data_for_any_other_username(
 
 async def test_a_viewer_may_not_record_github_data_even_for_her_own_username(
         api: Api) -> None:
-    await members.update_fields(api.store, ORG, DIANA.user_id, ALICE.user_id,
+    await members.update_fields(api.store, await acting_as(api, ALICE), DIANA.user_id,
                                 {"githubUsername": "diana-cto"})
     before = await partition(api.store)
 

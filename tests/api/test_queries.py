@@ -91,6 +91,7 @@ async def test_pattern_8_lists_pending_invitations(api: Api) -> None:
 
 async def test_activity_is_newest_first_from_gsi2(api: Api) -> None:
     await api.ok('mutation { updateMyPreferences(input: {language: "de"}) { __typename } }')
+    api.settle()  # GSI2: eventually consistent
     data = await api.ok("{ activity(first: 2) { edges { node { action actor { name } } } } }")
     first = data["activity"]["edges"][0]["node"]
     assert first == {"action": "member.preferences_updated",
@@ -144,7 +145,8 @@ async def test_expired_analytics_invitations_and_reports_read_as_absent(
                         'member(id: "user-bob-002") { githubData { dataSource } } }')
     assert data == {"githubData": None, "teamGitHubData": [], "teamReport": None,
                     "invitations": {"edges": []}, "member": {"githubData": None}}
-    assert await api.store.get(keys.github_data(demo.DEMO_ORG, "bob-senior")) is None
+    assert await api.store.get(
+        keys.github_data(demo.DEMO_ORG, "bob-senior"), consistent=True) is None
 
 
 async def test_an_unexpected_error_is_masked_with_a_code_and_request_id(api: Api) -> None:

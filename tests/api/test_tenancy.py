@@ -17,10 +17,11 @@ from typing import Any
 import pytest
 
 from datastore import analytics, invitations, keys, members, organizations
+from datastore.actors import acting
 from datastore.records import Role
 from datastore.store import Item, Query, Store
 from resolvers.context import Caller, make_context
-from tests.api.conftest import ALICE, BOB, CHARLIE, DIANA, Api, Outcome
+from tests.api.conftest import ALICE, BOB, CHARLIE, DIANA, Api, Outcome, acting_as
 
 A_ORG = ALICE.org_id
 A_ROLES = (ALICE, BOB, DIANA)  # admin, member, viewer: the order of Probe.expected
@@ -69,7 +70,7 @@ class Rival:
 
 
 async def partition(store: Store, org_id: str) -> list[Item]:
-    return await store.query_all(Query(partition=keys.org_pk(org_id)))
+    return await store.query_all(Query(partition=keys.org_pk(org_id), consistent=True))
 
 
 async def build_rival(api: Api) -> Rival:
@@ -78,17 +79,18 @@ async def build_rival(api: Api) -> Rival:
         store, B_ORG, "CompetitorCorp", B_ADMIN.user_id, str(B_ADMIN.email),
         str(B_ADMIN.name), plan="pro", github_username="mallory-gh")
     for user_id, email, name, role, github in B_PEOPLE:
-        _, token = await invitations.create(store, B_ORG, email, role, admin, name=name,
+        _, token = await invitations.create(store, acting(admin), email, role, name=name,
                                             github_username=github)
         await invitations.accept(store, B_ORG, token, user_id, email, name)
     pending, token = await invitations.create(
-        store, B_ORG, "peggy@competitor.io", Role.ADMIN, admin, name="Peggy Pending",
+        store, acting(admin), "peggy@competitor.io", Role.ADMIN, name="Peggy Pending",
         github_username="peggy-pending")
     for github, owner in (("mallory-gh", B_ADMIN.user_id),
                           ("robert-twofaced", B_SHARED_EMAIL_USER), (SHARED_GITHUB, B_TRENT)):
-        await analytics.record_github_data(store, B_ORG, github, admin.user_id, B_GITHUB_DATA,
+        await analytics.record_github_data(store, acting(admin), github, B_GITHUB_DATA,
                                            user_id=owner, data_source="competitor-scraper")
-    await analytics.generate_team_report(store, B_ORG, B_REPORT_DATE, admin)
+    await analytics.generate_team_report(store, acting(admin), B_REPORT_DATE)
+    api.settle()
     cursors = {}
     for field in ("members", "invitations", "activity"):
         data = await api.ok(f"{{ {field}(first: 1) {{ pageInfo {{ endCursor }} }} }}", B_ADMIN)
@@ -390,6 +392,7 @@ async def test_writes_naming_the_other_orgs_values_land_in_the_callers_org_only(
         f'mutation {{ generateTeamReport(date: "{B_REPORT_DATE}") {{ __typename '
         "... on TeamReportSuccess { teamReport { summary { totalMembers } "
         "topPerformers { userId name } burnoutRisks { userId name } } } } }", ALICE)
+    api.settle()
     report = await api.run(f'{{ teamReport(date: "{B_REPORT_DATE}") {{ generatedBy {{ id }} '
                            "summary { totalMembers } } }", DIANA)
     preferences = await api.run('mutation { updateMyPreferences(input: {language: "fr"}) '
@@ -715,7 +718,7 @@ async def test_an_admin_demoted_by_another_admin_loses_admin_only_fields_at_once
 
 
 async def test_a_suspended_member_is_refused_though_the_record_still_exists(api: Api) -> None:
-    await members.update_fields(api.store, A_ORG, CHARLIE.user_id, ALICE.user_id,
+    await members.update_fields(api.store, await acting_as(api, ALICE), CHARLIE.user_id,
                                 {"status": "suspended"})
 
     listed = await api.run("{ members { edges { node { id } } } }", CHARLIE)

@@ -11,6 +11,7 @@ LEAKS = "leaks found"
 LOST = "lost writes"
 CONCURRENT = "concurrent operations raced"
 COUNTED = "API calls counted"
+BUSY = "racers told STORE_BUSY and sending again"
 
 counts: Counter[str] = Counter({LEAKS: 0, LOST: 0})
 

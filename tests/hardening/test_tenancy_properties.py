@@ -22,6 +22,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from datastore import analytics, invitations, keys, organizations
+from datastore.actors import acting
 from datastore.records import Member, Role
 from datastore.store import Item, Query, Set, Store
 from datastore.table import create_table
@@ -155,7 +156,7 @@ _examples = itertools.count(1)
 async def add_person(store: Store, org: Org, admin: Member, person: Person) -> None:
     """Invite and accept, as a person joins for real."""
     invitation, token = await invitations.create(
-        store, org.org_id, str(person.caller.email), person.role, admin,
+        store, acting(admin), str(person.caller.email), person.role,
         name=person.caller.name, github_username=person.github)
     await invitations.accept(store, org.org_id, token, person.caller.user_id,
                              str(person.caller.email), str(person.caller.name))
@@ -199,24 +200,24 @@ async def build_org(store: Store, plan: OrgPlan, tag: str, a: Org | None) -> Org
         if person.github:
             org.usernames.append(person.github)
             await analytics.record_github_data(
-                store, org.org_id, person.github, admin.user_id, github_record(tag, i),
+                store, acting(admin), person.github, github_record(tag, i),
                 user_id=person.caller.user_id, data_source=f"source {tag}")
     if plan.orphan_analytics:
         org.usernames.append(f"gh-{tag}-orphan")
-        await analytics.record_github_data(store, org.org_id, f"gh-{tag}-orphan",
-                                           admin.user_id, github_record(tag, 99), user_id=None,
+        await analytics.record_github_data(store, acting(admin), f"gh-{tag}-orphan",
+                                           github_record(tag, 99), user_id=None,
                                            data_source=f"source {tag}")
     for j in range(plan.pending + plan.revoked):
         invitation, token = await invitations.create(
-            store, org.org_id, f"inv{j}.{tag}@{tag}.example", Role.ADMIN if j % 2 else
-            Role.MEMBER, admin, name=f"Invitee {tag}-{j}", github_username=f"gh-{tag}-inv{j}")
+            store, acting(admin), f"inv{j}.{tag}@{tag}.example", Role.ADMIN if j % 2 else
+            Role.MEMBER, name=f"Invitee {tag}-{j}", github_username=f"gh-{tag}-inv{j}")
         org.invites.append((invitation.invite_id, invitation.email, token))
         if j < plan.pending:
             org.pending.add(invitation.invite_id)
         else:
-            await invitations.revoke(store, org.org_id, invitation.invite_id, admin.user_id)
+            await invitations.revoke(store, acting(admin), invitation.invite_id)
     for date in plan.report_dates:
-        await analytics.generate_team_report(store, org.org_id, date, admin)
+        await analytics.generate_team_report(store, acting(admin), date)
         org.dates.append(date)
     return org
 
@@ -236,7 +237,7 @@ async def collect_cursors(api: Api, org: Org) -> None:
 
 
 async def partition(store: Store, org_id: str) -> list[Item]:
-    return await store.query_all(Query(partition=keys.org_pk(org_id)))
+    return await store.query_all(Query(partition=keys.org_pk(org_id), consistent=True))
 
 
 def strings(value: Any) -> Iterator[str]:

@@ -1,0 +1,139 @@
+"""The team report computed from members and their analytics: its steps, and its size."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from datastore.analytics import LISTED_PEOPLE, compute_report
+from datastore.records import GitHubData, Member, MemberStatus, Role, TeamReport
+from datastore.store import MAX_ITEM_BYTES, item_size
+
+ORG = "org-report"
+# A report item of any team stays well under this (DynamoDB's limit is 400 KB).
+REPORT_BOUND = 16 * 1024
+
+
+def person(i: int, *, status: MemberStatus = MemberStatus.ACTIVE) -> Member:
+    return Member(org_id=ORG, user_id=f"user-{i:05d}", email=f"p{i}@report.example",
+                  name=f"Person Number {i:05d}", role=Role.MEMBER, status=status,
+                  github_username=f"gh-{i:05d}")
+
+
+def analytics(i: int, quality: float | None, risk: float | None, commits: int = 10
+              ) -> GitHubData:
+    data: dict[str, Any] = {"metrics": {"totalCommits": commits, "totalPullRequests": 2,
+                                        "totalIssues": 1}}
+    if quality is not None:
+        data["codeQuality"] = {"overallScore": quality}
+    if risk is not None:
+        data["burnoutRisk"] = {"riskScore": risk}
+    return GitHubData(org_id=ORG, github_username=f"gh-{i:05d}", user_id=f"user-{i:05d}",
+                      data=data, cached_at=0, expires_at=0, data_source="test")
+
+
+def report_of(scores: list[tuple[float | None, float | None]]) -> dict[str, Any]:
+    people = [person(i) for i in range(len(scores))]
+    found = {f"gh-{i:05d}": analytics(i, q, k) for i, (q, k) in enumerate(scores)}
+    return compute_report(people, found)
+
+
+@pytest.mark.parametrize(("scores", "health", "avg_quality", "avg_risk"), [
+    ([], None, None, None),
+    ([(None, None)], None, None, None),
+    ([(8.0, 2.0)], 8.0, 8.0, 2.0),
+    ([(9.0, 2.0), (5.0, 8.0)], 6.2, 7.0, 5.0),
+    ([(6.0, None)], 7.6, 6.0, None),  # no risk known: counted as none
+])
+def test_team_health_weighs_quality_and_risk(scores: list[tuple[float | None, float | None]],
+                                             health: float | None, avg_quality: float | None,
+                                             avg_risk: float | None) -> None:
+    report = report_of(scores)
+
+    assert report["teamHealth"] == health
+    assert report["summary"]["averageCodeQuality"] == avg_quality
+    assert report["summary"]["averageBurnoutRisk"] == avg_risk
+
+
+@pytest.mark.parametrize(("quality", "listed_in"), [
+    (9.0, "topPerformers"), (8.0, "topPerformers"), (7.9, None), (7.0, None),
+    (6.9, "needsSupport"), (1.0, "needsSupport"),
+])
+def test_quality_thresholds_decide_the_lists(quality: float, listed_in: str | None) -> None:
+    report = report_of([(quality, 1.0)])
+
+    for name in ("topPerformers", "needsSupport"):
+        assert len(report[name]) == (1 if name == listed_in else 0), name
+
+
+@pytest.mark.parametrize(("risk", "severity", "priority"), [
+    (5.9, None, None), (6.0, "HIGH", "HIGH"), (7.9, "HIGH", "HIGH"),
+    (8.0, "CRITICAL", "URGENT"), (10.0, "CRITICAL", "URGENT"),
+])
+def test_risk_thresholds_decide_severity_and_the_burnout_recommendation(
+        risk: float, severity: str | None, priority: str | None) -> None:
+    report = report_of([(7.5, risk)])
+
+    assert [p["severity"] for p in report["burnoutRisks"]] == ([severity] if severity else [])
+    burnout = [r for r in report["recommendations"] if r["category"] == "Burnout Prevention"]
+    assert [r["priority"] for r in burnout] == ([priority] if priority else [])
+
+
+def test_suspended_people_count_in_the_team_but_not_in_the_analysis() -> None:
+    people = [person(0), person(1, status=MemberStatus.SUSPENDED)]
+    found = {"gh-00000": analytics(0, 9.0, 1.0), "gh-00001": analytics(1, 1.0, 9.0)}
+
+    report = compute_report(people, found)
+
+    assert report["summary"]["totalMembers"] == 2
+    assert report["summary"]["activeMembers"] == 1
+    assert report["burnoutRisks"] == []
+    assert report["needsSupport"] == []
+
+
+def test_members_without_analytics_get_a_coverage_recommendation() -> None:
+    report = report_of([(8.0, 1.0), (None, None), (None, None)])
+
+    assert {"priority": "MEDIUM", "category": "Data Coverage",
+            "action": "Record GitHub data for 2 member(s) without analytics"} \
+        in report["recommendations"]
+
+
+def test_long_lists_keep_the_most_urgent_people_and_count_everyone() -> None:
+    # 50 people in trouble: quality 1.0..5.9, risk rising with them.
+    scores: list[tuple[float | None, float | None]] = [
+        (1.0 + i / 10, 6.0 + i / 25) for i in range(50)]
+
+    report = report_of(scores)
+
+    assert len(report["needsSupport"]) == LISTED_PEOPLE
+    assert report["summary"]["needsSupportCount"] == 50
+    assert [p["codeQuality"] for p in report["needsSupport"][:2]] == [1.0, 1.1]
+    assert len(report["burnoutRisks"]) == LISTED_PEOPLE
+    assert report["summary"]["burnoutRiskCount"] == 50
+    assert report["burnoutRisks"][0]["riskScore"] == max(k for _, k in scores if k)
+
+
+def test_an_urgent_recommendation_names_three_people_and_counts_the_rest() -> None:
+    report = report_of([(7.5, 9.0 - i / 100) for i in range(7)])
+
+    urgent = [r for r in report["recommendations"] if r["priority"] == "URGENT"]
+    assert urgent == [{"priority": "URGENT", "category": "Burnout Prevention",
+                       "action": "Talk with Person Number 00000, Person Number 00001, "
+                                 "Person Number 00002 and 4 more about workload this week"}]
+
+
+@pytest.mark.parametrize("size", [10, 100, 1000, 5000])
+def test_a_report_item_stays_under_a_fixed_bound_whatever_the_team_size(size: int) -> None:
+    # Everyone in trouble is the worst case for the lists.
+    scores: list[tuple[float | None, float | None]] = [(3.0, 9.5)] * size
+    report = TeamReport(org_id=ORG, report_date="2026-12-01", report_id="report-x",
+                        report_type="daily", generated_by="user-00000",
+                        generated_by_name="Person Number 00000", data=report_of(scores),
+                        generated_at=0, expires_at=0)
+
+    size_bytes = item_size(report.to_item())
+
+    assert size_bytes < REPORT_BOUND < MAX_ITEM_BYTES
+    assert report.data["summary"]["needsSupportCount"] == size
