@@ -72,6 +72,9 @@ class RequestLog:
             fields["operations"] = names
         line = {"requestId": self.request_id, "kind": self.kind, **fields,
                 "status": status, "durationMs": duration_ms,
-                "storeCalls": self.calls.total, "storeCallsByOp": dict(self.calls.calls)}
+                "storeCalls": self.calls.total, "storeCallsByOp": dict(self.calls.calls),
+                "failedStoreCalls": self.calls.failed,
+                "readCapacityUnits": round(self.calls.read_units, 2),
+                "writeCapacityUnits": round(self.calls.write_units, 2)}
         what = f"{fields.get('method', self.kind)} {fields.get('path', '')}".strip()
         request_logger().log(level, "%s %s", what, status, extra={"fields": line})

@@ -10,6 +10,9 @@
   CORS preflight, so a simple cross-site form or text/plain POST never reaches the schema.
 - Every GraphQL request needs a bearer token; without a valid one the answer is a 401 that
   says what was wrong, with no ``data``.
+- Every store call a request makes is counted in its log line (the quota flush and failed
+  calls included); a client that sends ``X-DevInsights-Cost: 1`` also gets each operation's
+  calls and consumed capacity in ``extensions.cost``.
 """
 
 from __future__ import annotations
@@ -29,8 +32,8 @@ from strawberry.types import ExecutionResult
 from strawberry.types.execution import PreExecutionError
 from strawberry.types.graphql import OperationType
 
-from datastore.errors import StoreError
-from datastore.store import current_calls
+from datastore.errors import StoreError, StoreThrottled
+from datastore.store import CallLog, current_calls
 from resolvers.context import Caller, make_context
 from schema.errors import with_request_code
 from web.api import Api, RequestLog, StoreNotOpen
@@ -43,6 +46,7 @@ JSON = "application/json"
 GRAPHQL_RESPONSE = "application/graphql-response+json"
 HTML = "text/html"
 REQUEST_TYPES = (JSON, GRAPHQL_RESPONSE)
+COST_HEADER = "x-devinsights-cost"
 
 IdePage = Callable[[Request], Awaitable[Response]]
 
@@ -115,6 +119,10 @@ def negotiate(accept: str | None) -> str | None:
             named = specificity == 2
             scored.append((q, specificity, named == (media == GRAPHQL_RESPONSE), media))
     return max(scored)[3] if scored else None
+
+
+def wants_cost(request: Request) -> bool:
+    return request.headers.get(COST_HEADER, "").strip().lower() in ("1", "true", "yes")
 
 
 def wants_html(accept: str | None) -> bool:
@@ -274,6 +282,7 @@ class GraphQLHttp:
             return await self.ide(request)
         rl = RequestLog("http", fields={"method": request.method, "path": request.url.path})
         media = negotiate(request.headers.get("accept"))
+        calls = current_calls.set(rl.calls)  # the quota flush belongs to the request too
         try:
             if media is None:
                 raise HttpError(406, f"this endpoint answers {GRAPHQL_RESPONSE} or {JSON}; "
@@ -288,6 +297,8 @@ class GraphQLHttp:
             log.exception("request failed", extra={"fields": {"requestId": rl.request_id}})
             response = respond(error_body("internal server error", "INTERNAL_SERVER_ERROR",
                                           rl.request_id), 500, media or JSON, rl.request_id)
+        finally:
+            current_calls.reset(calls)
         rl.emit(response.status_code, level=logging.WARNING if response.status_code >= 500
                 else logging.INFO)
         return response
@@ -302,12 +313,14 @@ class GraphQLHttp:
                 raise HttpError(413, f"the query string is longer than {limit} bytes",
                                 code="PAYLOAD_TOO_LARGE")
             params = params_from_query_string(request)
-            status, payload = await self._run(params, caller, media, rl, get=True)
+            status, payload = await self._run(params, caller, media, rl, get=True,
+                                              first=True, cost=wants_cost(request))
             return respond(payload, status, media, rl.request_id)
         raw = decode_json(await read_body(request, limit))
         if isinstance(raw, list):
-            return await self._run_batch(raw, caller, media, rl)
-        status, payload = await self._run(params_from(raw), caller, media, rl, get=False)
+            return await self._run_batch(raw, caller, media, rl, cost=wants_cost(request))
+        status, payload = await self._run(params_from(raw), caller, media, rl, get=False,
+                                          first=True, cost=wants_cost(request))
         return respond(payload, status, media, rl.request_id)
 
     async def _authenticate(self, request: Request, rl: RequestLog) -> Caller:
@@ -333,7 +346,7 @@ class GraphQLHttp:
         return caller
 
     async def _run_batch(self, raw: list[Any], caller: Caller, media: str,
-                         rl: RequestLog) -> Response:
+                         rl: RequestLog, *, cost: bool) -> Response:
         limit = self.api.settings.max_batch
         if not raw:
             raise HttpError(400, "the batch is empty")
@@ -341,20 +354,24 @@ class GraphQLHttp:
             raise HttpError(400, f"a batch may hold at most {limit} operations, got {len(raw)}")
         batch = [params_from(entry) for entry in raw]
         # One after another: a later mutation may depend on an earlier one.
-        payloads = [(await self._run(p, caller, media, rl, get=False))[1] for p in batch]
+        payloads = [(await self._run(p, caller, media, rl, get=False, first=i == 0,
+                                     cost=cost))[1] for i, p in enumerate(batch)]
         return respond(payloads, 200, media, rl.request_id)
 
     async def _run(self, params: GraphQLParams, caller: Caller, media: str, rl: RequestLog,
-                   *, get: bool) -> tuple[int, dict[str, Any]]:
+                   *, get: bool, first: bool, cost: bool) -> tuple[int, dict[str, Any]]:
+        """Run one operation. Its cost is what it called; the first operation's also holds
+        what the request called before it (the quota flush)."""
         rl.operation(params.operation_name)
         allowed = ((OperationType.QUERY,) if get
                    else (OperationType.QUERY, OperationType.MUTATION))
         request_error_status = 400 if media == GRAPHQL_RESPONSE else 200
-        token = current_calls.set(rl.calls)
+        calls = CallLog(parent=rl.calls)
+        token = current_calls.set(calls)
         try:
             context = await make_context(
                 self.api.require_store(), caller, self.api.api_settings, self.api.broker,
-                request_id=rl.request_id, calls=rl.calls)
+                request_id=rl.request_id, calls=calls)
             result = await self.api.schema.execute(
                 params.query, variable_values=params.variables, context_value=context,
                 operation_name=params.operation_name, allowed_operation_types=allowed)
@@ -369,6 +386,10 @@ class GraphQLHttp:
             return request_error_status, {"errors": [error.formatted]}
         except MissingQueryError:
             raise HttpError(400, "the request has no `query`") from None
+        except StoreThrottled as exc:
+            log.warning("store busy: %s", exc, extra={"fields": {"requestId": rl.request_id}})
+            raise HttpError(503, "the data store is busy; retry in a moment",
+                            code="STORE_BUSY", headers={"Retry-After": "1"}) from None
         except (StoreError, StoreNotOpen) as exc:
             log.warning("store unavailable: %s", exc,
                         extra={"fields": {"requestId": rl.request_id}})
@@ -378,4 +399,7 @@ class GraphQLHttp:
             current_calls.reset(token)
         request_error = is_request_error(result)
         status = request_error_status if request_error else 200
-        return status, formatted(result, request_error)
+        payload = formatted(result, request_error)
+        if cost:
+            payload.setdefault("extensions", {})["cost"] = (rl.calls if first else calls).cost()
+        return status, payload
