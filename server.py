@@ -125,7 +125,7 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
     middleware = [Middleware(
         CORSMiddleware, allow_origins=list(settings.cors_origins),
         allow_methods=["GET", "POST"],
-        allow_headers=["Authorization", "Content-Type", "Accept"],
+        allow_headers=["Authorization", "Content-Type", "Accept", "X-DevInsights-Cost"],
         expose_headers=["X-Request-Id"], max_age=600)]
     app = Starlette(routes=routes, middleware=middleware, lifespan=lifespan)
     app.state.api = api
@@ -248,7 +248,8 @@ def cmd_create_table(args: argparse.Namespace) -> int:
     settings = _settings(args)
     client = make_client(DynamoSettings(table=settings.dynamodb_table,
                                         region=settings.dynamodb_region,
-                                        endpoint_url=settings.dynamodb_endpoint_url))
+                                        endpoint_url=settings.dynamodb_endpoint_url),
+                         attempts=3)
     where = settings.dynamodb_endpoint_url or f"AWS region {settings.dynamodb_region}"
     try:
         for line in create_table(client, settings.dynamodb_table):

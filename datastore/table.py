@@ -2,6 +2,10 @@
 
 Running it again is safe: each step first looks at what is there and only changes what is
 missing. It returns one human-readable line per step so a CLI can print what happened.
+
+Some local endpoints lack features the table wants (dynalite: TTL, point-in-time recovery,
+streams). The table works without them, so each missing one is a ``warning:`` line that
+names the feature and what is lost, never an error; a second run says the same again.
 """
 
 from __future__ import annotations
@@ -20,6 +24,15 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
 
 STREAM_VIEW: Final = "NEW_AND_OLD_IMAGES"
+# What an endpoint answers for an operation or parameter it does not implement.
+_UNSUPPORTED = {"UnknownOperationException", "ValidationException", "NotImplemented",
+                "NotImplementedException"}
+NO_TTL = ("warning: this endpoint has no TTL ({code}); expired items stay hidden from the "
+          "API but are never deleted")
+NO_PITR = ("warning: this endpoint has no point-in-time recovery ({code}); back the table "
+           "up another way")
+NO_STREAM = ("warning: this endpoint has no DynamoDB Streams ({code}); everything works but "
+             "activity subscriptions reach only subscribers of the process that wrote")
 # AWS refuses PITR for a short while after a table is created; local endpoints never do.
 PITR_RETRIES = 6
 PITR_RETRY_DELAY = 5.0
@@ -35,11 +48,11 @@ def create_table(client: DynamoDBClient, table_name: str) -> list[str]:
     done = [f"created table {table_name} (PAY_PER_REQUEST, GSI1, GSI2, stream {STREAM_VIEW})"
             if created else f"table {table_name} already exists"]
     _wait_active(client, table_name)
+    table = _describe(client, table_name)
+    assert table is not None
     if not created:
-        table = _describe(client, table_name)
-        assert table is not None
         _check_layout(table, table_name)
-        done.extend(_ensure_stream(client, table_name, table))
+    done.extend(_ensure_stream(client, table_name, table))
     done.append(_ensure_ttl(client, table_name))
     done.append(_ensure_pitr(client, table_name))
     return done
@@ -130,15 +143,27 @@ def _ensure_stream(client: DynamoDBClient, table_name: str,
             return [f"stream on {table_name} is {spec.get('StreamViewType')}, not "
                     f"{STREAM_VIEW}; left as it is"]
         return []
-    client.update_table(TableName=table_name,
-                        StreamSpecification={"StreamEnabled": True,
-                                             "StreamViewType": STREAM_VIEW})
+    try:
+        client.update_table(TableName=table_name,
+                            StreamSpecification={"StreamEnabled": True,
+                                                 "StreamViewType": STREAM_VIEW})
+    except ClientError as exc:
+        # An endpoint that accepted CreateTable's stream and kept none refuses it here.
+        if _code(exc) in _UNSUPPORTED:
+            return [NO_STREAM.format(code=_code(exc))]
+        raise
     _wait_active(client, table_name)
     return [f"stream enabled on {table_name} ({STREAM_VIEW})"]
 
 
 def _ensure_ttl(client: DynamoDBClient, table_name: str) -> str:
-    ttl = client.describe_time_to_live(TableName=table_name).get("TimeToLiveDescription", {})
+    try:
+        described = client.describe_time_to_live(TableName=table_name)
+    except ClientError as exc:
+        if _code(exc) in _UNSUPPORTED:
+            return NO_TTL.format(code=_code(exc))
+        raise
+    ttl = described.get("TimeToLiveDescription", {})
     status = ttl.get("TimeToLiveStatus", "DISABLED")
     attribute = ttl.get("AttributeName")
     if status in ("ENABLED", "ENABLING"):
@@ -149,9 +174,14 @@ def _ensure_ttl(client: DynamoDBClient, table_name: str) -> str:
     if status == "DISABLING":
         return ("TTL is being disabled on this table; DynamoDB allows re-enabling it after "
                 "about an hour. Run this again then.")
-    client.update_time_to_live(
-        TableName=table_name,
-        TimeToLiveSpecification={"Enabled": True, "AttributeName": TTL_ATTRIBUTE})
+    try:
+        client.update_time_to_live(
+            TableName=table_name,
+            TimeToLiveSpecification={"Enabled": True, "AttributeName": TTL_ATTRIBUTE})
+    except ClientError as exc:
+        if _code(exc) in _UNSUPPORTED:
+            return NO_TTL.format(code=_code(exc))
+        raise
     return f"TTL enabled on {TTL_ATTRIBUTE}"
 
 
@@ -168,7 +198,7 @@ def _ensure_pitr(client: DynamoDBClient, table_name: str) -> str:
                 continue
             if code.startswith("AccessDenied") or code == "ResourceNotFoundException":
                 raise
-            return f"PITR not supported by this endpoint ({code or 'unknown error'})"
+            return NO_PITR.format(code=code or "unknown error")
 
 
 def _enable_pitr(client: DynamoDBClient, table_name: str) -> str:

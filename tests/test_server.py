@@ -15,6 +15,7 @@ from datastore import members
 from datastore.demo import DEMO_ADMIN, DEMO_ORG
 from datastore.embedded import EmbeddedStore
 from server import SCHEMA_FILE, create_app
+from tests.dynamo_proxy import DynamoProxy
 from tests.web.servers import (
     cli_env,
     devinsights,
@@ -193,6 +194,30 @@ def test_create_table_prints_each_step_and_is_safe_to_run_again(
     assert "TTL enabled on expiresAt" in first.stdout
     assert second.returncode == 0
     assert "already exists" in second.stdout
+
+
+def test_create_table_on_an_endpoint_without_ttl_pitr_or_streams_warns_and_exits_0(
+        tmp_path: Path, moto_endpoint: str, dynamo_proxy: DynamoProxy) -> None:
+    dynamo_proxy.reset()
+    dynamo_proxy.lacking = frozenset({"ttl", "pitr", "streams"})  # like dynalite
+    env = cli_env(tmp_path, AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing")
+    args = ("create-table", "--endpoint-url", dynamo_proxy.url, "--table", "cli-bare",
+            "--region", "us-east-1")
+
+    try:
+        runs = [run_cli(*args, env=env) for _ in range(2)]
+    finally:
+        dynamo_proxy.reset()
+
+    for run in runs:
+        assert run.returncode == 0, run.stderr
+        assert "Traceback" not in run.stderr
+        warnings = [line for line in run.stdout.splitlines() if line.startswith("warning:")]
+        assert [w.split(" (")[0] for w in warnings] == [
+            "warning: this endpoint has no DynamoDB Streams",
+            "warning: this endpoint has no TTL",
+            "warning: this endpoint has no point-in-time recovery"]
+    assert "already exists" in runs[1].stdout
 
 
 def test_create_table_against_an_unreachable_endpoint_exits_1_naming_it(
