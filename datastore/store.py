@@ -443,6 +443,8 @@ class Store(abc.ABC):
         """
         unique = list(dict.fromkeys(wanted))
         chunks = [unique[i:i + BATCH_GET_LIMIT] for i in range(0, len(unique), BATCH_GET_LIMIT)]
+        if len(chunks) == 1:  # the usual case: no task to schedule
+            return await self._batch_chunk(chunks[0], consistent)
         found: dict[Key, Item] = {}
         for part in await asyncio.gather(*(self._batch_chunk(c, consistent) for c in chunks)):
             found.update(part)

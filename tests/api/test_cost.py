@@ -16,22 +16,10 @@ import pytest
 from datastore import demo
 from resolvers.context import Caller
 from tests.api.conftest import Api
+from tests.api.test_batching import DASHBOARD
 from tests.conftest import TABLE
 from tests.dynamo_proxy import item_size
 
-DASHBOARD = """
-query Dashboard {
-  organization { name currentMembers maxMembers owner { name } }
-  members(first: 100) {
-    edges { node { id name role invitedBy { name }
-      githubData { codeQuality { overallScore } burnoutRisk { riskScore riskLevel }
-                   metrics { totalCommits languages { name percent } } } } }
-    pageInfo { hasNextPage endCursor }
-  }
-  teamReport { reportDate teamHealth summary { averageCodeQuality }
-               topPerformers { name member { id } } }
-}
-"""
 TEAM_ANALYTICS = "{ teamGitHubData { githubUsername codeQuality { overallScore } } }"
 TEAM_ANALYTICS_WITH_PEOPLE = "{ teamGitHubData { githubUsername member { name } } }"
 
