@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import copy
-import hashlib
 import os
 import sqlite3
 import tempfile
@@ -132,7 +131,7 @@ class EmbeddedStore(Store):
         self._reader = _connect(self.path)
         self._reader_lock = threading.Lock()
         self._next_purge = 0.0
-        self._tokens: dict[str, tuple[str, float]] = {}  # token -> (fingerprint, committed)
+        self._tokens: dict[str, float] = {}  # token -> when it committed, oldest first
         self._write_sync(_create_schema)
 
     def _open_writer(self) -> None:
@@ -172,20 +171,19 @@ class EmbeddedStore(Store):
         result = await loop.run_in_executor(self._writer, self._in_transaction, runner, self,
                                             request)
         if op == "transact":
-            self._tokens[request.token] = (_fingerprint(request), self.clock())
+            self._tokens[request.token] = self.clock()
         return result, NO_UNITS
 
     def _already_committed(self, request: RawTransaction) -> bool:
-        now = self.clock()
-        for token, (_, at) in list(self._tokens.items()):
-            if now - at > TOKEN_SECONDS:
-                del self._tokens[token]
-        seen = self._tokens.get(request.token)
-        if seen is None:
-            return False
-        if seen[0] != _fingerprint(request):
-            raise InvalidRequest("a transaction token was reused with other actions")
-        return True
+        """Whether this transaction's token committed in the last TOKEN_SECONDS. Tokens are
+        made per transaction by Store.transact, so a token never comes with other actions."""
+        horizon = self.clock() - TOKEN_SECONDS
+        while self._tokens:  # oldest first: forget the expired ones
+            token, at = next(iter(self._tokens.items()))
+            if at > horizon:
+                break
+            del self._tokens[token]
+        return request.token in self._tokens
 
     def _read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         with self._reader_lock:
@@ -339,10 +337,6 @@ class EmbeddedStore(Store):
         count: int = await loop.run_in_executor(self._writer, self._in_transaction, run, self,
                                                 None)
         return count
-
-
-def _fingerprint(request: RawTransaction) -> str:
-    return hashlib.sha256(repr(request.actions).encode()).hexdigest()
 
 
 def _translate(exc: sqlite3.OperationalError) -> Exception:

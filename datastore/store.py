@@ -330,18 +330,18 @@ class RetryPolicy:
     max_delay: float = 0.5
     deadline: float = 2.0
 
-    def start(self, op: str) -> Attempts:
-        return Attempts(self, op)
+    def start(self, op: str, started: float | None = None) -> Attempts:
+        return Attempts(self, op, time.monotonic() if started is None else started)
 
 
 class Attempts:
     """The retry budget of one call (a batch get's unprocessed keys share it too)."""
 
-    def __init__(self, policy: RetryPolicy, op: str) -> None:
+    def __init__(self, policy: RetryPolicy, op: str, started: float) -> None:
         self.policy = policy
         self.op = op
         self.made = 0
-        self.started = time.monotonic()
+        self.started = started
 
     async def wait(self, failure: StoreError) -> None:
         """Sleep before the next attempt, or raise when the budget is spent."""
@@ -385,13 +385,15 @@ class Store(abc.ABC):
     # The one function every store call passes through.
 
     async def _call(self, op: str, request: Any, attempts: Attempts | None = None) -> Any:
-        attempts = attempts or self.retry.start(op)
+        started = time.monotonic()
         while True:
             try:
                 return await self._attempt(op, request)
             except StoreError as failure:
                 if not _retryable(op, failure):
                     raise
+                if attempts is None:  # most calls never fail: no budget until one does
+                    attempts = self.retry.start(op, started)
                 await attempts.wait(failure)
 
     async def _attempt(self, op: str, request: Any) -> Any:

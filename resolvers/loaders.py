@@ -45,8 +45,11 @@ class Prefix:
     population: Callable[[], int]  # how many such items the org is expected to hold
 
     def cheaper_than_fetching(self, wanted: int) -> bool:
+        population = self.population()
+        if population <= 0:  # the org's size is unknown: fetch by key, never the whole org
+            return False
         units_each = math.ceil(ITEM_BYTES_ESTIMATE / READ_UNIT_BYTES)
-        units_all = math.ceil(self.population() * ITEM_BYTES_ESTIMATE / READ_UNIT_BYTES)
+        units_all = math.ceil(population * ITEM_BYTES_ESTIMATE / READ_UNIT_BYTES)
         return units_all <= wanted * units_each
 
 
