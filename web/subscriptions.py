@@ -1,9 +1,12 @@
-"""Subscriptions over WebSocket at ``/graphql``, speaking ``graphql-transport-ws``.
+"""GraphQL over WebSocket at ``/graphql``, speaking ``graphql-transport-ws``.
 
 The token arrives in ``connection_init`` as ``{"Authorization": "Bearer <token>"}`` (a
 browser cannot set headers on a WebSocket) and is checked by the same authenticator as HTTP;
 a bad one closes the socket with 4403 and the reason. Each ``subscribe`` runs as its own
 task with its own per-request context, so its events can only come from the caller's org.
+A subscription streams ``next`` messages; a query or a mutation (graphql-ws clients send
+every operation over the socket) gets one ``next`` with its result, then ``complete``, and
+runs as over HTTP: the same quota count, context, error masking, limits and error codes.
 Cross-site pages are refused at the handshake unless their origin is configured.
 """
 
@@ -17,16 +20,22 @@ from collections.abc import AsyncGenerator
 from typing import Any
 
 import orjson
+from graphql import GraphQLError, get_operation_ast, parse
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
+from strawberry.exceptions import MissingQueryError
 from strawberry.http.websocket_origin import is_same_origin, normalize_origin
+from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.types import ExecutionResult
 from strawberry.types.execution import PreExecutionError
+from strawberry.types.graphql import OperationType
 
-from datastore.errors import StoreError
+from datastore.errors import StoreError, StoreThrottled
 from datastore.store import current_calls
 from resolvers.context import Caller, make_context
 from web.api import Api, RequestLog, StoreNotOpen
 from web.auth import InvalidToken, KeysUnavailable, bearer_token
+from web.http import error_body, formatted, is_request_error
+from web.quota import QuotaExceeded
 
 log = logging.getLogger("devinsights.subscriptions")
 
@@ -35,8 +44,30 @@ MAX_OPERATIONS = 100
 MAX_CLOSE_REASON = 123  # bytes, the WebSocket limit
 
 
+SINGLE_RESULT = (OperationType.QUERY, OperationType.MUTATION)
+
+
 class _Closed(Exception):
     """The connection was closed; stop reading."""
+
+
+class _Refused(Exception):
+    """The operation ends with an ``error`` message carrying these GraphQL errors."""
+
+    def __init__(self, errors: list[dict[str, Any]]) -> None:
+        super().__init__()
+        self.errors = errors
+
+
+def operation_type(query: str, name: str | None, max_tokens: int) -> OperationType | None:
+    """The type of the operation to run, or None when the document does not parse or has no
+    such operation (execution then says why, as it does over HTTP)."""
+    try:
+        document = parse(query, max_tokens=max_tokens)
+    except GraphQLError:
+        return None
+    operation = get_operation_ast(document, name)
+    return None if operation is None else OperationType(operation.operation.value)
 
 
 def origin_allowed(websocket: WebSocket, allowed: tuple[str, ...]) -> bool:
@@ -188,7 +219,7 @@ class Connection:
             raise _Closed
         if len(self.operations) >= MAX_OPERATIONS:
             await self.send({"id": op_id, "type": "error", "payload": [
-                {"message": f"at most {MAX_OPERATIONS} subscriptions per connection"}]})
+                {"message": f"at most {MAX_OPERATIONS} operations at once per connection"}]})
             return
         self.operations[op_id] = asyncio.create_task(
             self._operation(op_id, self.caller, payload["query"], payload.get("variables"),
@@ -196,52 +227,106 @@ class Connection:
 
     async def _operation(self, op_id: str, caller: Caller, query: str,
                          variables: dict[str, Any] | None, name: str | None) -> None:
-        rl = RequestLog("subscription", fields={"path": "/graphql"})
+        kind = operation_type(query, name, self.api.settings.max_tokens)
+        streams = kind is OperationType.SUBSCRIPTION
+        rl = RequestLog("subscription" if streams else "websocket", fields={"path": "/graphql"})
         rl.caller(caller)
         rl.operation(name)
-        token = current_calls.set(rl.calls)
-        events, status = 0, "complete"
+        token = current_calls.set(rl.calls)  # the quota flush belongs to the operation too
+        status = "complete"
         try:
-            context = await make_context(
-                self.api.require_store(), caller, self.api.api_settings, self.api.broker,
-                request_id=rl.request_id, calls=rl.calls)
-            results: AsyncGenerator[ExecutionResult, None] = await self.api.schema.subscribe(
-                query, variable_values=variables, context_value=context, operation_name=name)
-            async with contextlib.aclosing(results):
-                async for result in results:
-                    if isinstance(result, PreExecutionError):
-                        status = "error"
-                        await self.send({"id": op_id, "type": "error", "payload": [
-                            e.formatted for e in result.errors or ()]})
-                        return
-                    payload: dict[str, Any] = {"data": result.data}
-                    if result.errors:
-                        payload["errors"] = [e.formatted for e in result.errors]
-                    await self.send({"id": op_id, "type": "next", "payload": payload})
-                    events += 1
+            if streams:
+                await self._stream(op_id, caller, query, variables, name, rl)
+            else:
+                await self._execute(op_id, caller, query, variables, name, rl)
             await self.send({"id": op_id, "type": "complete"})
         except asyncio.CancelledError:
             status = "cancelled"
             raise
         except _Closed:
             status = "closed"
-        except (StoreError, StoreNotOpen):
+        except _Refused as refused:
             status = "error"
-            await self._send_error(op_id, "the store is unavailable; try again shortly")
+            rl.fields["error"] = refused.errors[0].get("message")
+            await self._send_errors(op_id, refused.errors)
+        except StoreThrottled as exc:
+            status = "error"
+            log.warning("store busy: %s", exc, extra={"fields": {"requestId": rl.request_id}})
+            await self._send_errors(op_id, error_body(
+                "the data store is busy; retry in a moment", "STORE_BUSY", rl.request_id
+            )["errors"])
+        except (StoreError, StoreNotOpen) as exc:
+            status = "error"
+            log.warning("store unavailable: %s", exc,
+                        extra={"fields": {"requestId": rl.request_id}})
+            await self._send_errors(op_id, error_body(
+                "the store is unavailable; try again shortly", "SERVICE_UNAVAILABLE",
+                rl.request_id)["errors"])
         except Exception:
             status = "error"
-            log.exception("subscription failed", extra={"fields": {"requestId": rl.request_id}})
-            await self._send_error(op_id, "internal server error")
+            log.exception("operation failed", extra={"fields": {"requestId": rl.request_id}})
+            await self._send_errors(op_id, error_body(
+                "internal server error", "INTERNAL_SERVER_ERROR", rl.request_id)["errors"])
         finally:
             current_calls.reset(token)
             if self.operations.get(op_id) is asyncio.current_task():
                 del self.operations[op_id]
-            rl.fields["events"] = events
+            if kind is not None:
+                rl.fields["operationType"] = kind.value
             rl.emit(status)
 
-    async def _send_error(self, op_id: str, message: str) -> None:
+    async def _stream(self, op_id: str, caller: Caller, query: str,
+                      variables: dict[str, Any] | None, name: str | None,
+                      rl: RequestLog) -> None:
+        rl.fields["events"] = 0
+        context = await make_context(
+            self.api.require_store(), caller, self.api.api_settings, self.api.broker,
+            request_id=rl.request_id, calls=rl.calls)
+        results: AsyncGenerator[ExecutionResult, None] = await self.api.schema.subscribe(
+            query, variable_values=variables, context_value=context, operation_name=name)
+        async with contextlib.aclosing(results):
+            async for result in results:
+                if isinstance(result, PreExecutionError):
+                    raise _Refused(formatted(result, True)["errors"])
+                payload: dict[str, Any] = {"data": result.data}
+                if result.errors:
+                    payload["errors"] = [e.formatted for e in result.errors]
+                await self.send({"id": op_id, "type": "next", "payload": payload})
+                rl.fields["events"] += 1
+
+    async def _execute(self, op_id: str, caller: Caller, query: str,
+                       variables: dict[str, Any] | None, name: str | None,
+                       rl: RequestLog) -> None:
+        """One result, as ``POST /graphql`` would give it (web/http.py)."""
+        if self.api.meter is not None:
+            try:
+                await self.api.meter.admit(caller.org_id)
+            except QuotaExceeded as exc:
+                errors = error_body(str(exc), "QUOTA_EXCEEDED", rl.request_id)["errors"]
+                errors[0]["extensions"]["retryAfter"] = exc.retry_after
+                raise _Refused(errors) from None
+        context = await make_context(
+            self.api.require_store(), caller, self.api.api_settings, self.api.broker,
+            request_id=rl.request_id, calls=rl.calls)
+        try:
+            result = await self.api.schema.execute(
+                query, variable_values=variables, context_value=context, operation_name=name,
+                allowed_operation_types=SINGLE_RESULT)
+        except CannotGetOperationTypeError as exc:
+            raise _Refused([dict(GraphQLError(exc.as_http_error_reason()).formatted)]) from None
+        except InvalidOperationTypeError:  # only if the two parses above disagreed
+            raise _Refused(error_body("this operation could not be run over the socket",
+                                      "BAD_REQUEST", rl.request_id)["errors"]) from None
+        except MissingQueryError:
+            raise _Refused(error_body("the request has no `query`", "BAD_REQUEST",
+                                      rl.request_id)["errors"]) from None
+        if is_request_error(result):
+            raise _Refused(formatted(result, True)["errors"])
+        await self.send({"id": op_id, "type": "next", "payload": formatted(result, False)})
+
+    async def _send_errors(self, op_id: str, errors: list[dict[str, Any]]) -> None:
         with contextlib.suppress(_Closed):
-            await self.send({"id": op_id, "type": "error", "payload": [{"message": message}]})
+            await self.send({"id": op_id, "type": "error", "payload": errors})
 
     async def send(self, message: dict[str, Any]) -> None:
         async with self._send_lock:

@@ -1,4 +1,5 @@
-"""Subscriptions over WebSocket (graphql-transport-ws) at /graphql, against a real server."""
+"""GraphQL over WebSocket (graphql-transport-ws) at /graphql, against a real server: subscriptions,
+and queries and mutations as graphql-ws clients send them."""
 
 from __future__ import annotations
 
@@ -19,7 +20,11 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.typing import Origin, Subprotocol
 
+from datastore import demo, keys
 from datastore.demo import DEMO_ORG
+from datastore.embedded import EmbeddedStore
+from datastore.errors import StoreUnavailable
+from datastore.store import Set, Store
 from tests.web.servers import APP_ORIGIN, Served, bearer, serving, settings_for, token
 
 PROTOCOL = "graphql-transport-ws"
@@ -254,3 +259,170 @@ async def test_a_socket_is_closed_when_its_token_expires(tmp_path: Path) -> None
     assert closed.value.rcvd is not None
     assert closed.value.rcvd.code == 4403
     assert "expired" in closed.value.rcvd.reason
+
+
+# Queries and mutations over the socket: one `next`, then `complete`, as over HTTP
+
+VIEWER = "{ viewer { name } }"
+SET_FRENCH = 'mutation { updateMyPreferences(input: {language: "fr"}) { __typename } }'
+
+
+async def acknowledged(ws: ClientConnection, bearer_token: str | None = None) -> None:
+    await send(ws, {"type": "connection_init", "payload": bearer(bearer_token or token())})
+    assert (await receive(ws))["type"] == "connection_ack"
+
+
+async def run_once(ws: ClientConnection, op_id: str, query: str, **payload: Any
+                   ) -> list[dict[str, Any]]:
+    """Every message the operation gets, up to its `complete` or `error`."""
+    await send(ws, {"id": op_id, "type": "subscribe", "payload": {"query": query, **payload}})
+    messages = [await receive(ws)]
+    while messages[-1]["type"] == "next":
+        messages.append(await receive(ws))
+    return messages
+
+
+async def test_a_query_a_mutation_and_a_subscription_share_one_socket_of_the_gql_client(
+        served: Served) -> None:
+    transport = WebsocketsTransport(url=served.ws_url, subprotocols=[PROTOCOL],
+                                    init_payload=bearer(token()))
+    async with Client(transport=transport) as session:
+        viewer = await session.execute(gql(VIEWER))
+        events = session.subscribe(gql("subscription { activity { action } }"))
+        first = asyncio.ensure_future(anext(events))
+        await wait_for_subscribers(served, DEMO_ORG, 1)
+        changed = await session.execute(gql(SET_FRENCH))
+        event = await asyncio.wait_for(first, 10)
+        await events.aclose()
+
+    assert viewer == {"viewer": {"name": "Alice Developer"}}
+    assert changed["updateMyPreferences"]["__typename"]
+    assert event["activity"]["action"]
+    await wait_for_subscribers(served, DEMO_ORG, 0)
+
+
+async def test_a_query_gets_one_next_with_its_result_then_complete(served: Served) -> None:
+    async with raw_socket(served) as ws:
+        await acknowledged(ws)
+        messages = await run_once(ws, "q1", VIEWER)
+        await send(ws, {"type": "ping"})
+        still_open = await receive(ws)
+
+    assert messages == [
+        {"id": "q1", "type": "next", "payload": {"data": {"viewer": {"name": "Alice Developer"}}}},
+        {"id": "q1", "type": "complete"},
+    ]
+    assert still_open == {"type": "pong"}
+
+
+async def test_a_mutation_over_the_socket_changes_what_http_then_reads(served: Served) -> None:
+    query = 'mutation { updateMyPreferences(input: {language: "de"}) { __typename } }'
+    async with raw_socket(served) as ws:
+        await acknowledged(ws, token("user-bob-002"))
+        messages = await run_once(ws, "m1", query)
+    async with httpx.AsyncClient(base_url=served.url, timeout=10) as client:
+        read = await client.post("/graphql", headers=bearer(token("user-bob-002")), json={
+            "query": "{ viewer { preferences { language } } }"})
+
+    assert [m["type"] for m in messages] == ["next", "complete"]
+    assert "errors" not in messages[0]["payload"]
+    assert read.json()["data"]["viewer"]["preferences"]["language"] == "de"
+
+
+async def test_a_request_error_over_the_socket_is_an_error_message_with_the_http_code(
+        served: Served) -> None:
+    async with raw_socket(served) as ws:
+        await acknowledged(ws)
+        invalid = await run_once(ws, "bad", "{ viewer { noSuchField } }")
+        unparsable = await run_once(ws, "worse", "{ viewer {")
+        unnamed = await run_once(ws, "lost", VIEWER, operationName="Missing")
+
+    for messages, code in ((invalid, "GRAPHQL_VALIDATION_FAILED"),
+                           (unparsable, "GRAPHQL_PARSE_FAILED")):
+        assert [m["type"] for m in messages] == ["error"]
+        assert messages[0]["payload"][0]["extensions"]["code"] == code
+    assert [m["type"] for m in unnamed] == ["error"]
+    assert "Missing" in unnamed[0]["payload"][0]["message"]
+
+
+async def test_a_socket_query_is_logged_as_one_line_like_a_request(served: Served) -> None:
+    async with raw_socket(served) as ws:
+        await acknowledged(ws)
+        await run_once(ws, "named", "query LoggedOverSocket { viewer { name } }",
+                       operationName="LoggedOverSocket")
+
+    deadline = time.monotonic() + 5
+    while not (lines := [e for e in served.logs.requests()
+                         if e.get("operation") == "LoggedOverSocket"]):
+        assert time.monotonic() < deadline, "the operation's line comes when it ends"
+        await asyncio.sleep(0.02)
+    assert len(lines) == 1
+    assert lines[0]["kind"] == "websocket"
+    assert lines[0]["operationType"] == "query"
+    assert lines[0]["org"] == DEMO_ORG
+    assert lines[0]["status"] == "complete"
+    assert lines[0]["storeCalls"] >= 1
+
+
+def test_socket_queries_count_against_the_same_quota_as_http(tmp_path: Path) -> None:
+    settings = settings_for(tmp_path, quota_flush_calls=1)
+    store = EmbeddedStore(settings.sqlite_path)
+    asyncio.run(demo.load_demo(store))
+    asyncio.run(store.update(keys.organization(DEMO_ORG), [Set("usage.apiCalls.limit", 3)]))
+
+    async def over_socket(served: Served, times: int) -> list[list[dict[str, Any]]]:
+        async with raw_socket(served) as ws:
+            await acknowledged(ws)
+            return [await run_once(ws, f"q{i}", VIEWER) for i in range(times)]
+
+    try:
+        with serving(settings, store) as served:
+            with httpx.Client(base_url=served.url, timeout=10) as client:
+                assert client.post("/graphql", json={"query": VIEWER},
+                                   headers=bearer(token())).status_code == 200
+            answered = asyncio.run(over_socket(served, 3))
+    finally:
+        asyncio.run(store.close())
+
+    assert [[m["type"] for m in messages] for messages in answered] == [
+        ["next", "complete"], ["next", "complete"], ["error"]]
+    refused = answered[2][0]["payload"][0]
+    assert refused["extensions"]["code"] == "QUOTA_EXCEEDED"
+    assert refused["extensions"]["retryAfter"] > 0
+
+
+async def test_an_unexpected_error_over_the_socket_is_masked_with_the_request_id(
+        held_store: tuple[Served, Store]) -> None:
+    served, store = held_store
+
+    async def fail_queries(op: str, request: object) -> None:
+        if op == "query":
+            raise RuntimeError("disk on fire: secret detail")
+
+    store.fault_hook = fail_queries
+    async with raw_socket(served) as ws:
+        await acknowledged(ws)
+        messages = await run_once(ws, "m", "{ members { edges { node { name } } } }")
+
+    assert [m["type"] for m in messages] == ["next", "complete"]
+    error = messages[0]["payload"]["errors"][0]
+    assert error["extensions"]["code"] == "INTERNAL_SERVER_ERROR"
+    assert served.logs.request(error["extensions"]["requestId"])["kind"] == "websocket"
+    assert "secret detail" not in orjson.dumps(messages).decode()
+
+
+async def test_a_store_that_fails_before_a_socket_query_runs_is_an_error_message(
+        held_store: tuple[Served, Store]) -> None:
+    served, store = held_store
+
+    async def unavailable(op: str, request: object) -> None:
+        raise StoreUnavailable("the embedded store failed: disk I/O error")
+
+    store.fault_hook = unavailable
+    async with raw_socket(served) as ws:
+        await acknowledged(ws)
+        messages = await run_once(ws, "v", VIEWER)
+
+    assert [m["type"] for m in messages] == ["error"]
+    assert messages[0]["payload"][0]["extensions"]["code"] == "SERVICE_UNAVAILABLE"
+    assert "disk" not in orjson.dumps(messages).decode()
