@@ -1,9 +1,12 @@
 """GraphiQL, served with every asset from this server so it works with no internet access.
 
-The vendored React and GraphiQL builds are fetched by `scripts/setup-web-assets` (npm ci,
-integrity-checked against the committed lockfile) into `static/vendor/graphiql/`; nothing
-third-party is committed. The page itself carries one constant inline script, so a strict
-Content-Security-Policy (`CONTENT_SECURITY_POLICY`) can pin it by hash.
+The vendored React, GraphiQL and graphql-ws builds are fetched by `scripts/setup-web-assets`
+(npm ci, integrity-checked against the committed lockfile) into `web/static/graphiql/`, a
+directory of this package, so a built wheel carries them (the wheel build runs the script);
+nothing third-party is committed. The page itself carries one constant inline script, so a
+strict Content-Security-Policy (`CONTENT_SECURITY_POLICY`) can pin it by hash. Queries and
+mutations go over HTTP; subscriptions over WebSocket (graphql-transport-ws) to the same
+`/graphql`, with the token from the headers editor as the `connection_init` payload.
 """
 
 from __future__ import annotations
@@ -25,13 +28,16 @@ from starlette.types import Scope
 logger = logging.getLogger(__name__)
 
 ASSET_DIR_ENV = "DEVINSIGHTS_GRAPHIQL_ASSETS"
-REPO_ASSET_DIR = Path(__file__).resolve().parent.parent / "static" / "vendor" / "graphiql"
+# Inside the package, so an installed wheel finds them as a source checkout does.
+PACKAGE_ASSET_DIR = Path(__file__).resolve().parent / "static" / "graphiql"
 ASSET_FILES = (
     "react.production.min.js",
     "react-dom.production.min.js",
     "graphiql.min.js",
     "graphiql.min.css",
+    "graphql-ws.min.js",
 )
+MANIFEST = "manifest.json"
 SETUP_COMMAND = "scripts/setup-web-assets"
 TOKEN_PLACEHOLDER = "Bearer <paste token>"  # noqa: S105 (shown to be replaced, never sent)
 
@@ -76,7 +82,7 @@ _BOOT_SCRIPT = """
     title.textContent = "GraphiQL's assets are not installed on this server";
     var text = document.createElement("p");
     text.textContent = "They are fetched once, from the npm registry, into " +
-      "static/vendor/graphiql/. In the repository, run:";
+      "web/static/graphiql/ (a built wheel carries them). In the repository, run:";
     var command = document.createElement("pre");
     command.textContent = config.setupCommand;
     var after = document.createElement("p");
@@ -86,7 +92,7 @@ _BOOT_SCRIPT = """
     root.append(box);
   }
 
-  if (!window.React || !window.ReactDOM || !window.GraphiQL) {
+  if (!window.React || !window.ReactDOM || !window.GraphiQL || !window.graphqlWs) {
     showSetupHelp();
     return;
   }
@@ -117,10 +123,98 @@ _BOOT_SCRIPT = """
       "to run the query."}]};
   }
 
+  function authorizationIn(headers) {
+    var name = Object.keys(headers).find(function (key) {
+      return key.toLowerCase() === "authorization";
+    });
+    return name === undefined ? undefined : headers[name];
+  }
+
+  function isSubscription(params, options) {
+    var document = options && options.documentAST;
+    if (!document) {
+      return false;
+    }
+    var operations = document.definitions.filter(function (definition) {
+      return definition.kind === "OperationDefinition";
+    });
+    var chosen = params.operationName
+      ? operations.find(function (op) { return op.name && op.name.value === params.operationName; })
+      : operations.length === 1 ? operations[0] : undefined;
+    return Boolean(chosen) && chosen.operation === "subscription";
+  }
+
+  // One socket at a time, opened for the token now in the headers editor: the server reads
+  // the token from connection_init only, so a changed token needs a new socket.
+  var socket = {client: null, authorization: null};
+
+  function socketFor(authorization) {
+    if (socket.client && socket.authorization === authorization) {
+      return socket.client;
+    }
+    if (socket.client) {
+      socket.client.dispose();
+    }
+    var url = new URL(config.endpoint, window.location.href);
+    url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
+    socket.authorization = authorization;
+    socket.client = graphqlWs.createClient({
+      url: url.href,
+      connectionParams: typeof authorization === "string" ? {Authorization: authorization} : {},
+      // 4403 is a refused or expired token: another attempt with it cannot succeed.
+      retryAttempts: 2,
+      shouldRetry: function (event) { return !(event && event.code === 4403); }
+    });
+    return socket.client;
+  }
+
+  function socketErrors(error) {
+    if (Array.isArray(error)) {
+      return error;  // the server's `error` message: GraphQL errors as they are
+    }
+    if (error && typeof error.code === "number") {
+      return [{message: "The WebSocket to " + config.endpoint + " closed (" + error.code +
+        "): " + (error.reason || "no reason given")}];
+    }
+    return [{message: String((error && error.message) || error)}];
+  }
+
+  // An async iterator of the subscription's results for GraphiQL. Its return() (GraphiQL's
+  // stop button) goes straight to graphql-ws, which sends `complete` at once; an async
+  // generator would wait for the next event first.
+  function subscription(params, authorization) {
+    var events = socketFor(authorization).iterate({
+      query: params.query,
+      variables: params.variables,
+      operationName: params.operationName
+    });
+    var failed = false;
+    var iterator = {
+      next: function () {
+        if (failed) {
+          return Promise.resolve({done: true, value: undefined});
+        }
+        return events.next().catch(function (error) {
+          failed = true;
+          return {done: false, value: {errors: socketErrors(error)}};
+        });
+      },
+      return: function () {
+        return events.return ? events.return() : Promise.resolve({done: true, value: undefined});
+      }
+    };
+    iterator[Symbol.asyncIterator] = function () { return iterator; };
+    return iterator;
+  }
+
   async function fetcher(params, options) {
     var sent = Object.assign({}, options && options.headers);
-    if (sent.Authorization === config.placeholder) {
+    var authorization = authorizationIn(sent);
+    if (authorization === config.placeholder) {
       return placeholderResult();
+    }
+    if (isSubscription(params, options)) {
+      return subscription(params, authorization);
     }
     var response = await fetch(config.endpoint, {
       method: "POST",
@@ -196,9 +290,10 @@ CONTENT_SECURITY_POLICY = "; ".join([
 
 
 def default_asset_dir() -> Path:
-    """Where `scripts/setup-web-assets` puts the assets; `DEVINSIGHTS_GRAPHIQL_ASSETS` moves it."""
+    """The package's own copy (a checkout after `scripts/setup-web-assets`, or an installed
+    wheel); `DEVINSIGHTS_GRAPHIQL_ASSETS`, when set, names another directory instead."""
     override = os.environ.get(ASSET_DIR_ENV)
-    return Path(override) if override else REPO_ASSET_DIR
+    return Path(override) if override else PACKAGE_ASSET_DIR
 
 
 def missing_assets(asset_dir: Path) -> list[str]:
@@ -239,6 +334,7 @@ def graphiql_html(endpoint: str = "/graphql", example_query: str = EXAMPLE_QUERY
 <script src="{base}/react.production.min.js"></script>
 <script src="{base}/react-dom.production.min.js"></script>
 <script src="{base}/graphiql.min.js"></script>
+<script src="{base}/graphql-ws.min.js"></script>
 <script type="application/json" id="graphiql-config">{config}</script>
 <script>{_BOOT_SCRIPT}</script>
 </body>

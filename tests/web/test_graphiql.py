@@ -27,9 +27,10 @@ from playwright.sync_api import (
 )
 from starlette.applications import Starlette
 
+from datastore.demo import DEMO_ORG
 from schema import build_schema
 from tests.prerequisites import require
-from tests.web.servers import Served, token
+from tests.web.servers import Served, bearer, token
 from web.graphiql import (
     ASSET_FILES,
     CONTENT_SECURITY_POLICY,
@@ -75,6 +76,13 @@ class Tab:
         # GraphiQL re-reads the operation name 100 ms after the last edit (debounced); a run
         # sooner would send the previous query's name, as a person never types fast enough to.
         self.page.wait_for_timeout(300)
+
+    def open_with_token(self, graphiql_url: str, bearer_token: str) -> None:
+        """The page with the token filled in, once it has loaded the schema with it."""
+        with self.page.expect_response(_introspection) as introspection:
+            self.page.goto(f"{graphiql_url}#token={bearer_token}")
+        assert introspection.value.ok
+        expect(self.page.locator(HEADERS_EDITOR)).to_contain_text("Bearer ey")
 
     def run_and_expect(self, *texts: str) -> None:
         self.page.click(".graphiql-execute-button")
@@ -259,3 +267,50 @@ def test_without_assets_the_page_says_how_to_install_them(tab: Tab, tmp_path: Pa
     expect(tab.page.locator(".setup-help")).to_contain_text(SETUP_COMMAND)
     assert tab.foreign_requests == []
     assert not [e for e in tab.console_errors if not e.startswith("Failed to load resource")]
+
+
+def _subscribers(served: Served) -> int:
+    count: int = served.app.state.api.broker.subscribers(DEMO_ORG)
+    return count
+
+
+def _wait_for_subscribers(tab: Tab, served: Served, count: int) -> None:
+    for _ in range(250):
+        if _subscribers(served) == count:
+            return
+        tab.page.wait_for_timeout(20)
+    raise AssertionError(f"expected {count} subscribers of {DEMO_ORG}, not {_subscribers(served)}")
+
+
+def test_a_subscription_runs_over_websocket_and_shows_an_event_a_mutation_caused(
+        tab: Tab, graphiql_url: str, served: Served, alice_token: str) -> None:
+    sockets: list[str] = []
+    tab.page.on("websocket", lambda ws: sockets.append(ws.url))
+    tab.open_with_token(graphiql_url, alice_token)
+    tab.type_into(QUERY_EDITOR, "subscription Watch { activity { action } }")
+    tab.page.click(".graphiql-execute-button")
+    _wait_for_subscribers(tab, served, 1)
+
+    changed = httpx.post(served.graphql_url, headers=bearer(token("user-bob-002")), json={
+        "query": 'mutation { updateMyPreferences(input: {language: "fr"}) { __typename } }'})
+    assert changed.status_code == 200
+    assert "errors" not in changed.json()
+    expect(tab.page.locator(RESULT)).to_contain_text('"action": "member.preferences_updated"')
+    tab.page.click(".graphiql-execute-button")  # now the stop button
+    _wait_for_subscribers(tab, served, 0)
+
+    assert sockets == [served.ws_url]
+    tab.assert_clean()
+
+
+def test_a_subscription_with_a_refused_token_shows_why_in_the_result(
+        tab: Tab, graphiql_url: str, served: Served) -> None:
+    expired = token(exp=0)
+    tab.page.goto(graphiql_url)
+    expect(tab.page.locator(QUERY_EDITOR)).to_contain_text("query TeamDashboard")
+    tab.type_into(HEADERS_EDITOR, json.dumps({"Authorization": f"Bearer {expired}"}))
+    tab.type_into(QUERY_EDITOR, "subscription { activity { action } }")
+    tab.run_and_expect("4403", "expired")
+
+    assert _subscribers(served) == 0
+    tab.assert_clean()
