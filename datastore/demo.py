@@ -7,6 +7,7 @@ refreshes the time-limited items (GitHub data, the team report) so the demo neve
 from __future__ import annotations
 
 import datetime
+from collections import Counter
 from typing import Any
 
 from datastore import analytics, keys, members, organizations
@@ -23,7 +24,7 @@ from datastore.records import (
     email_claim_item,
     now_ms,
 )
-from datastore.store import Add, Put, Set, Store, Update, item_missing
+from datastore.store import Put, Set, Store, Update, item_missing
 
 DEMO_ORG = "org-xyz-789"
 DEMO_ADMIN = "user-abc-123"
@@ -157,10 +158,11 @@ async def _add_people(store: Store, org_id: str, people: list[Member]) -> None:
     # 49 people (two items each) and the counter update fit one 100-action transaction.
     for start in range(0, len(people), 49):
         chunk = people[start:start + 49]
-        admins = sum(1 for m in chunk if m.role is Role.ADMIN)
+        deltas: Counter[str] = Counter()
+        for m in chunk:
+            deltas.update(members.tally(None, members.slot(m)))
         actions: list[Any] = [Update(keys.organization(org_id),
-                                     (Add("currentMembers", len(chunk)),
-                                      Add("adminCount", admins)))]
+                                     members.count_changes(deltas))]
         for m in chunk:
             actions.append(Put(m.to_item(), item_missing()))
             actions.append(Put(email_claim_item(org_id, m.email, m.user_id), item_missing()))

@@ -121,8 +121,26 @@ class ActorNotAllowed(DomainError):
     code = "PERMISSION_DENIED"
 
 
+class NotOwner(ActorNotAllowed):
+    """Only the organization's owner may do this (transfer ownership)."""
+
+
+class CannotSuspendSelf(DomainError):
+    """An admin tried to suspend themself; another admin has to do it."""
+
+    code = "CANNOT_SUSPEND_SELF"
+
+
+class MemberNotActive(DomainError):
+    """The person is suspended, and what was asked needs an active member."""
+
+    code = "MEMBER_NOT_ACTIVE"
+
+
 class InvitationUnavailable(DomainError):
-    """The invitation is unknown, expired, revoked or already used."""
+    """The invitation is unknown, expired, revoked, already used, or superseded by a newer
+    invitation of the same email; ``reason`` says which (invalid, expired, revoked, used,
+    wrong_email, superseded)."""
 
     code = "INVITATION_UNAVAILABLE"
 

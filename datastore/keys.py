@@ -14,6 +14,7 @@ ORG = "ORG#"
 MEMBER = "MEMBER#"
 EMAIL = "EMAIL#"
 INVITE = "INVITE#"
+INVITE_EMAIL = "INVITE_EMAIL#"
 GITHUB_DATA = "GITHUB_DATA#"
 TEAM_REPORT = "TEAM_REPORT#"
 ACTIVITY = "ACTIVITY#"
@@ -68,6 +69,11 @@ def member_email(org_id: str, email: str) -> Key:
 
 def invitation(org_id: str, invite_id: str) -> Key:
     return Key(org_pk(org_id), INVITE + _checked(invite_id, "invitation id"))
+
+
+def invitation_email(org_id: str, email: str) -> Key:
+    """The claim that lets an email have at most one live pending invitation per org."""
+    return Key(org_pk(org_id), INVITE_EMAIL + normalize_email(email))
 
 
 def github_data(org_id: str, github_username: str) -> Key:

@@ -1,34 +1,47 @@
-"""The organization item: creation with its first admin, settings, usage counters."""
+"""The organization item: creation with its first admin, settings, ownership, usage
+counters, and the backfill of member counters for organizations made before them."""
 
 from __future__ import annotations
 
 import copy
+from collections import Counter
 from collections.abc import Mapping
 from typing import Any
 
-from datastore import activity, keys
+from datastore import activity, keys, members
 from datastore.actors import Actor
 from datastore.errors import (
     AlreadyExists,
     ConditionFailed,
+    MemberNotActive,
     NotFound,
+    NotOwner,
     TransactionCanceled,
     VersionConflict,
 )
 from datastore.records import (
+    ACTIVE_ADMINS,
+    COUNTS_EXACT,
+    MEMBER_CHANGES,
+    ROLE_PERMISSIONS,
+    SLOTS,
     Member,
     MemberStatus,
     Organization,
     Role,
+    count_attribute,
     default_settings,
     email_claim_item,
     now_ms,
 )
 from datastore.store import (
+    Action,
     Add,
     Change,
+    Check,
     Cond,
     Put,
+    Query,
     Set,
     Store,
     Update,
@@ -59,6 +72,7 @@ async def create(store: Store, org_id: str, name: str, owner_id: str, owner_emai
         admin_count=1, owner_id=owner_id, settings=default_settings(),
         usage={"apiCalls": {"current": 0, "limit": DEFAULT_API_CALL_LIMIT, "period": ""}},
         created_at=now, updated_at=now,
+        member_counts={slot: int(slot == (Role.ADMIN, MemberStatus.ACTIVE)) for slot in SLOTS},
     )
     admin = Member(org_id=org_id, user_id=owner_id, email=owner_email, name=owner_name,
                    role=Role.ADMIN, status=MemberStatus.ACTIVE, github_username=github_username,
@@ -76,11 +90,13 @@ async def create(store: Store, org_id: str, name: str, owner_id: str, owner_emai
     return org, admin
 
 
-async def update_settings(store: Store, actor: Actor, expected_version: int,
+async def update_settings(store: Store, actor: Actor, expected_version: int | None,
                           changes: Mapping[str, Any], *, name: str | None = None
                           ) -> Organization:
     """Change settings fields (dotted paths under ``settings``) if the version still matches.
 
+    Without ``expected_version`` the change applies to whatever is current: a concurrent
+    writer in between makes it read and try again, never overwrite that writer's fields.
     The result is the item read before the write with the changes applied: the version
     condition guarantees that is what was written, while a read afterwards could already
     show a later writer's change.
@@ -91,24 +107,147 @@ async def update_settings(store: Store, actor: Actor, expected_version: int,
     updates += [Set("updatedAt", now_ms()), Add("version", 1)]
     org_id = actor.org_id
     key = keys.organization(org_id)
-    current = await store.get(key, consistent=True)
-    if current is None:
+    for attempt in range(1 if expected_version is not None else 3):
+        current = await store.get(key, consistent=True)
+        if current is None:
+            raise NotFound("organization not found")
+        version = expected_version if expected_version is not None else current.get("version")
+        conflict = VersionConflict(
+            f"the organization changed since version {version} (now "
+            f"{current.get('version')}); reload it and apply your change again")
+        if current.get("version") != version:
+            raise conflict
+        e = activity.event(store, org_id, actor.user_id, "organization.settings_updated",
+                           org_id, fields=sorted(changes) + (["name"] if name is not None
+                                                             else []))
+        try:
+            await actor.transact(store, [
+                Update(key, tuple(updates), item_exists() & attr_eq("version", version)),
+                activity.put_event(e),
+            ])
+        except TransactionCanceled as exc:
+            if expected_version is None and exc.failed(0) and attempt < 2:
+                continue
+            raise conflict from None
+        return Organization.from_item(apply_changes(copy.deepcopy(current), updates))
+    raise AssertionError("unreachable")
+
+
+async def transfer_ownership(store: Store, actor: Actor, new_owner_id: str,
+                             expected_version: int | None = None
+                             ) -> tuple[Organization, Member]:
+    """Make an active member the owner; only the owner may (NotOwner otherwise).
+
+    A new owner who is not an admin becomes one. One transaction: the organization (owner,
+    version, counters) under its version and ``ownerId``, the new owner under their version
+    (so a concurrent removal, suspension or role change makes this fail, not act on a
+    person who changed), the event, and the actor's own condition. Transferring to oneself
+    changes nothing. Returns the organization and the new owner as written.
+    """
+    org_id = actor.org_id
+    org_key = keys.organization(org_id)
+    org_item = await store.get(org_key, consistent=True)
+    if org_item is None:
         raise NotFound("organization not found")
-    conflict = VersionConflict(
-        f"the organization changed since version {expected_version} (now "
-        f"{current.get('version')}); reload it and apply your change again")
-    if current.get("version") != expected_version:
-        raise conflict
-    e = activity.event(store, org_id, actor.user_id, "organization.settings_updated", org_id,
-                       fields=sorted(changes) + (["name"] if name is not None else []))
+    org = Organization.from_item(org_item)
+    if org.owner_id != actor.user_id:
+        raise NotOwner("only the organization's owner can transfer ownership")
+    version = expected_version if expected_version is not None else org.version
+    org_conflict = VersionConflict(
+        f"the organization changed since version {version} (now {org.version}); reload it "
+        "and try again")
+    if org.version != version:
+        raise org_conflict
+    if new_owner_id == actor.user_id:
+        return org, actor.member
+    member_key = keys.member(org_id, new_owner_id)
+    member_item = await store.get(member_key, consistent=True)
+    if member_item is None:
+        raise NotFound("member not found: the new owner must be a member of the organization")
+    target = Member.from_item(member_item)
+    if target.status is not MemberStatus.ACTIVE:
+        raise MemberNotActive("the new owner is suspended; reactivate them first")
+    now = now_ms()
+    deltas = members.tally(members.slot(target), (Role.ADMIN, MemberStatus.ACTIVE))
+    org_changes: tuple[Change, ...] = (Set("ownerId", new_owner_id), Set("updatedAt", now),
+                                       Add("version", 1), *members.count_changes(deltas))
+    member_changes: tuple[Change, ...] = ()
+    if target.role is not Role.ADMIN:
+        member_changes = (Set("role", Role.ADMIN.value),
+                          Set("permissions", list(ROLE_PERMISSIONS[Role.ADMIN])),
+                          Set("updatedAt", now), Add("version", 1))
+    member_guard = item_exists() & attr_eq("version", target.version)
+    actions: list[Action] = [
+        Update(org_key, org_changes, item_exists() & attr_eq("version", version)
+               & attr_eq("ownerId", actor.user_id)),
+        Update(member_key, member_changes, member_guard) if member_changes
+        else Check(member_key, member_guard),
+        activity.put_event(activity.event(store, org_id, actor.user_id,
+                                          "organization.ownership_transferred", new_owner_id,
+                                          previousOwnerId=actor.user_id)),
+    ]
     try:
-        await actor.transact(store, [
-            Update(key, tuple(updates), item_exists() & attr_eq("version", expected_version)),
-            activity.put_event(e),
-        ])
-    except TransactionCanceled:
-        raise conflict from None
-    return Organization.from_item(apply_changes(copy.deepcopy(current), updates))
+        await actor.transact(store, actions)
+    except TransactionCanceled as exc:
+        if exc.failed(0):
+            now_item = await store.get(org_key, consistent=True)
+            if now_item is not None and now_item.get("ownerId") != actor.user_id:
+                raise NotOwner("ownership was transferred meanwhile; only the owner can "
+                               "transfer it") from None
+            raise org_conflict from None
+        latest = await members.get(store, org_id, new_owner_id, consistent=True)
+        if latest is None:
+            raise NotFound("the new owner was removed meanwhile; nothing was changed") from None
+        if latest.status is not MemberStatus.ACTIVE:
+            raise MemberNotActive("the new owner was suspended meanwhile; nothing was "
+                                  "changed") from None
+        raise VersionConflict("the new owner changed meanwhile; reload and try again"
+                              ) from None
+    new_org = Organization.from_item(apply_changes(copy.deepcopy(org_item), org_changes))
+    new_owner = Member.from_item(apply_changes(copy.deepcopy(member_item), member_changes))
+    return new_org, new_owner
+
+
+BACKFILL_ATTEMPTS = 5
+
+
+async def backfill_member_counts(store: Store, org_id: str) -> Organization:
+    """Give an organization made before the per-role/status counters exact ones.
+
+    Reads the organization, then every person (strongly consistent), and sets the counters
+    only if no counted change happened in between (``memberChanges`` unchanged) and the
+    guard counters (``currentMembers``, ``adminCount``) agree with the people read; they are
+    never overwritten. Idempotent. Costs a read, one Query of the team and one update. Run
+    it once every server writes ``memberChanges`` (this version): an older one's changes
+    would go unseen.
+    """
+    key = keys.organization(org_id)
+    for _ in range(BACKFILL_ATTEMPTS):
+        item = await store.get(key, consistent=True)
+        if item is None:
+            raise NotFound("organization not found")
+        if item.get(COUNTS_EXACT) is True:
+            return Organization.from_item(item)
+        seen = item.get(MEMBER_CHANGES)
+        people = await store.query_all(Query(partition=keys.org_pk(org_id),
+                                             prefix=keys.MEMBER, consistent=True))
+        counts = Counter(members.slot(Member.from_item(p)) for p in people)
+        admins = counts[(Role.ADMIN, MemberStatus.ACTIVE)]
+        changes: list[Change] = [Set(count_attribute(s), counts[s]) for s in SLOTS
+                                 if count_attribute(s) != ACTIVE_ADMINS]
+        changes.append(Set(COUNTS_EXACT, True))
+        unchanged = Cond("missing", MEMBER_CHANGES) if seen is None \
+            else attr_eq(MEMBER_CHANGES, seen)
+        try:
+            updated = await store.update(key, changes, condition=(
+                item_exists() & Cond("missing", COUNTS_EXACT) & unchanged
+                & attr_eq("currentMembers", len(people)) & attr_eq(ACTIVE_ADMINS, admins)))
+        except ConditionFailed:
+            continue  # a change was counted meanwhile (or another backfill won): read again
+        return Organization.from_item(updated)
+    raise VersionConflict("the organization's people kept changing during the backfill, or "
+                          "its currentMembers/adminCount disagree with the people stored; "
+                          "try again")
 
 
 async def count_api_call(store: Store, org_id: str, period: str, amount: int = 1

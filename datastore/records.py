@@ -42,6 +42,26 @@ ROLE_PERMISSIONS: dict[Role, tuple[str, ...]] = {
 
 DAY_SECONDS = 24 * 3600
 
+# The organization counts its people per role and status, for the totalCount of any filtered
+# listing. ``adminCount`` is the (admin, active) counter: the last-admin guards read it, and
+# it was already exact before the other counters existed (nobody could be suspended then).
+Slot = tuple[Role, MemberStatus]
+SLOTS: tuple[Slot, ...] = tuple((r, s) for r in Role for s in MemberStatus)
+ACTIVE_ADMINS = "adminCount"
+# Set when every per-slot counter is exact: at creation, or by the backfill of an
+# organization made before the counters existed (whose counters are partial until then).
+COUNTS_EXACT = "memberCountsExact"
+# Bumped by every write that changes a counter: the backfill commits only if it is unchanged.
+MEMBER_CHANGES = "memberChanges"
+
+
+def count_attribute(slot: Slot) -> str:
+    """The organization attribute counting the people of one role and status."""
+    role, status = slot
+    if slot == (Role.ADMIN, MemberStatus.ACTIVE):
+        return ACTIVE_ADMINS
+    return f"{role.value}{status.value.capitalize()}Count"
+
 
 def now_ms() -> int:
     return int(time.time() * 1000)
@@ -73,26 +93,38 @@ class Organization:
     created_at: int
     updated_at: int
     version: int = 1
+    # People per (role, status), or None for an organization made before these counters
+    # existed and not backfilled yet (organizations.backfill_member_counts).
+    member_counts: dict[Slot, int] | None = None
 
     def to_item(self) -> Item:
-        return {
+        item: Item = {
             **keys.organization(self.org_id).as_dict(),
             "entityType": "ORGANIZATION", "organizationId": self.org_id, "name": self.name,
             "plan": self.plan, "maxMembers": self.max_members,
-            "currentMembers": self.current_members, "adminCount": self.admin_count,
+            "currentMembers": self.current_members, ACTIVE_ADMINS: self.admin_count,
             "ownerId": self.owner_id, "settings": self.settings, "usage": self.usage,
             "createdAt": self.created_at, "updatedAt": self.updated_at, "version": self.version,
         }
+        if self.member_counts is not None:
+            for slot in SLOTS:
+                if count_attribute(slot) != ACTIVE_ADMINS:
+                    item[count_attribute(slot)] = self.member_counts.get(slot, 0)
+            item[COUNTS_EXACT] = True
+        return item
 
     @classmethod
     def from_item(cls, item: Item) -> Organization:
+        admins = item.get(ACTIVE_ADMINS, 0)
+        counts = {slot: item.get(count_attribute(slot), 0) for slot in SLOTS} \
+            if item.get(COUNTS_EXACT) is True else None
         return cls(
             org_id=item["organizationId"], name=item["name"], plan=item["plan"],
             max_members=item["maxMembers"], current_members=item["currentMembers"],
-            admin_count=item.get("adminCount", 0), owner_id=item["ownerId"],
+            admin_count=admins, owner_id=item["ownerId"],
             settings=item.get("settings") or {}, usage=item.get("usage") or {},
             created_at=item["createdAt"], updated_at=item["updatedAt"],
-            version=item.get("version", 1),
+            version=item.get("version", 1), member_counts=counts,
         )
 
 
@@ -147,6 +179,17 @@ def email_claim_item(org_id: str, email: str, user_id: str) -> Item:
     """The item whose existence reserves an email for one person of the org."""
     return {**keys.member_email(org_id, email).as_dict(), "entityType": "EMAIL_CLAIM",
             "organizationId": org_id, "userId": user_id}
+
+
+def invitation_claim_item(org_id: str, email: str, invite_id: str, expires_at: int) -> Item:
+    """The item that makes ``invite_id`` the one live pending invitation of ``email``.
+
+    It expires with the invitation (same ``expiresAt``, so TTL removes both) and is deleted
+    when the invitation is accepted or revoked: a live claim always names a pending,
+    unexpired invitation.
+    """
+    return {**keys.invitation_email(org_id, email).as_dict(), "entityType": "INVITATION_CLAIM",
+            "organizationId": org_id, "inviteId": invite_id, "expiresAt": expires_at}
 
 
 @dataclass(slots=True)
