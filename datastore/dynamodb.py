@@ -41,6 +41,7 @@ from datastore.errors import (
 )
 from datastore.keys import Key
 from datastore.store import (
+    TTL_ATTRIBUTE,
     Add,
     Change,
     Check,
@@ -48,8 +49,11 @@ from datastore.store import (
     Delete,
     Item,
     Put,
+    Query,
     RawBatch,
     RawBatchGet,
+    RawCount,
+    RawCountPage,
     RawPage,
     RawQuery,
     RawTransaction,
@@ -292,10 +296,9 @@ class DynamoStore(Store):
                                     for x in left])
         return self.client.batch_get_item, params, convert
 
-    def _req_query(self, raw: RawQuery) -> Any:
-        q = raw.query
+    def _query_params(self, q: Query, start_key: dict[str, str] | None, expr: _Expression
+                      ) -> dict[str, Any]:
         pk_name, sk_name = q.key_names
-        expr = _Expression()
         key_cond = f"{expr.name(pk_name)} = {expr.value(q.partition)}"
         if q.prefix is not None:
             key_cond += f" AND begins_with({expr.name(sk_name)}, {expr.value(q.prefix)})"
@@ -309,15 +312,39 @@ class DynamoStore(Store):
             params["IndexName"] = q.index
         if q.consistent:
             params["ConsistentRead"] = True
+        if start_key:
+            params["ExclusiveStartKey"] = serialize(start_key)
+        return params
+
+    @staticmethod
+    def _last_key(r: dict[str, Any]) -> dict[str, str] | None:
+        last = r.get("LastEvaluatedKey")
+        return {k: str(v) for k, v in deserialize(last).items()} if last else None
+
+    def _req_query(self, raw: RawQuery) -> Any:
+        expr = _Expression()
+        params = self._query_params(raw.query, raw.start_key, expr)
         if raw.limit:
             params["Limit"] = raw.limit
-        if raw.start_key:
-            params["ExclusiveStartKey"] = serialize(raw.start_key)
 
         def convert(r: dict[str, Any]) -> RawPage:
-            last = r.get("LastEvaluatedKey")
-            return RawPage([deserialize(i) for i in r.get("Items", [])],
-                           {k: str(v) for k, v in deserialize(last).items()} if last else None)
+            return RawPage([deserialize(i) for i in r.get("Items", [])], self._last_key(r))
+        return self.client.query, expr.into(params), convert
+
+    def _req_count(self, raw: RawCount) -> Any:
+        expr = _Expression()
+        params = self._query_params(raw.query, raw.start_key, expr)
+        ttl = expr.name(TTL_ATTRIBUTE)
+        # Store._alive's rule: an expiresAt that is not a number never expires the item.
+        filters = [f"(attribute_not_exists({ttl}) OR NOT attribute_type({ttl}, "
+                   f"{expr.value('N')}) OR {ttl} > {expr.value(raw.now)})"]
+        filters += [f"{expr.name(attr)} = {expr.value(value)}"
+                    for attr, value in (raw.query.where or {}).items()]
+        params["Select"] = "COUNT"
+        params["FilterExpression"] = " AND ".join(filters)
+
+        def convert(r: dict[str, Any]) -> RawCountPage:
+            return RawCountPage(int(r.get("Count", 0)), self._last_key(r))
         return self.client.query, expr.into(params), convert
 
     def _write_params(self, w: RawWrite) -> dict[str, Any]:

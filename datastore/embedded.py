@@ -36,8 +36,11 @@ from datastore.store import (
     Delete,
     Item,
     Put,
+    Query,
     RawBatch,
     RawBatchGet,
+    RawCount,
+    RawCountPage,
     RawPage,
     RawQuery,
     RawTransaction,
@@ -159,6 +162,8 @@ class EmbeddedStore(Store):
                 return self._read_many(request), NO_UNITS
             if op == "query":
                 return self._read_page(request), NO_UNITS
+            if op == "count":
+                return self._count(request), NO_UNITS
             if op == "ping":
                 self._read(lambda c: c.execute("SELECT 1").fetchone())
                 return None, NO_UNITS
@@ -206,11 +211,10 @@ class EmbeddedStore(Store):
             "ON items.pk = wanted.pk AND items.sk = wanted.sk", pairs).fetchall())
         return RawBatch([_load(r[0]) for r in rows], [])
 
-    def _read_page(self, raw: RawQuery) -> RawPage:
-        q = raw.query
+    @staticmethod
+    def _key_clauses(q: Query) -> tuple[list[str], list[Any]]:
         pk_name, sk_name = q.key_names
         pcol, scol = COLUMNS[pk_name], COLUMNS[sk_name]
-        order = [scol] if q.index is None else [scol, "pk", "sk"]
         where = [f"{pcol} = ?"]
         args: list[Any] = [q.partition]
         if q.prefix is not None:
@@ -219,6 +223,26 @@ class EmbeddedStore(Store):
         if q.between is not None:
             where.append(f"{scol} BETWEEN ? AND ?")
             args += list(q.between)
+        return where, args
+
+    def _count(self, raw: RawCount) -> RawCountPage:
+        where, args = self._key_clauses(raw.query)
+        where.append("(expires_at IS NULL OR expires_at > ?)")
+        args.append(raw.now)
+        for attr, value in (raw.query.where or {}).items():
+            clause, extra = _json_equals(attr, value)
+            where.append(clause)
+            args += extra
+        sql = f"SELECT COUNT(*) FROM items WHERE {' AND '.join(where)}"  # noqa: S608
+        row = self._read(lambda c: c.execute(sql, args).fetchone())
+        return RawCountPage(int(row[0]), None)
+
+    def _read_page(self, raw: RawQuery) -> RawPage:
+        q = raw.query
+        pk_name, sk_name = q.key_names
+        scol = COLUMNS[sk_name]
+        order = [scol] if q.index is None else [scol, "pk", "sk"]
+        where, args = self._key_clauses(q)
         if raw.start_key is not None:
             cmp = ">" if q.forward else "<"
             names = [sk_name] if q.index is None else [sk_name, "PK", "SK"]
@@ -337,6 +361,18 @@ class EmbeddedStore(Store):
         count: int = await loop.run_in_executor(self._writer, self._in_transaction, run, self,
                                                 None)
         return count
+
+
+def _json_equals(attr: str, value: Any) -> tuple[str, list[Any]]:
+    """SQL for ``body.attr == value`` compared by type, as DynamoDB compares (a boolean is
+    never the number 1); the body is JSON text stored as a BLOB, hence the CAST."""
+    path = '$."' + attr.replace('"', '\\"') + '"'
+    body = "CAST(body AS TEXT)"
+    if isinstance(value, bool):
+        return f"json_type({body}, ?) = ?", [path, "true" if value else "false"]
+    kinds = "('text')" if isinstance(value, str) else "('integer', 'real')"
+    return (f"json_type({body}, ?) IN {kinds} AND json_extract({body}, ?) = ?",
+            [path, path, value])
 
 
 def _translate(exc: sqlite3.OperationalError) -> Exception:

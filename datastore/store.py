@@ -58,7 +58,7 @@ TTL_ATTRIBUTE = "expiresAt"
 # by GROWTH each round, so a selective filter costs a few calls, never one per item.
 FILTERED_PAGE = 100
 GROWTH = 4
-READ_OPS = frozenset({"get", "batch_get", "query", "ping"})
+READ_OPS = frozenset({"get", "batch_get", "query", "count", "ping"})
 _INT64 = 2**63
 _EXACT_FLOAT_INTS = 2**53
 
@@ -225,6 +225,22 @@ class RawQuery:
 @dataclass(frozen=True, slots=True)
 class RawPage:
     items: list[Item]
+    last_key: dict[str, str] | None
+
+
+@dataclass(frozen=True, slots=True)
+class RawCount:
+    """Count what one query matches from ``start_key`` on: its ``where`` filter holds and it
+    has not expired at ``now`` (epoch seconds), by the same rule as Store._alive."""
+
+    query: Query
+    start_key: dict[str, str] | None
+    now: float
+
+
+@dataclass(frozen=True, slots=True)
+class RawCountPage:
+    count: int
     last_key: dict[str, str] | None
 
 
@@ -501,6 +517,27 @@ class Store(abc.ABC):
             start = raw.last_key
             if start is None or (want is not None and len(visible) >= want):
                 return visible
+
+    async def count(self, q: Query) -> int:
+        """How many live items ``q`` matches, its ``where`` filter included (its limit and
+        cursor are ignored): a DynamoDB Query with Select=COUNT, one call per 1 MB read and
+        charged like reading the items; one SQL COUNT on the embedded store.
+
+        ``where`` values must be strings, numbers or booleans, compared by type as DynamoDB
+        does.
+        """
+        _check_query(q)
+        for attr, value in (q.where or {}).items():
+            if value is None or not isinstance(value, str | int | float):
+                raise InvalidRequest(f"{attr}: count filters on strings, numbers or booleans")
+        whole = dataclasses.replace(q, limit=None, cursor=None)
+        total, start = 0, None
+        while True:
+            page: RawCountPage = await self._call("count", RawCount(whole, start, self.clock()))
+            total += page.count
+            start = page.last_key
+            if start is None:
+                return total
 
     async def query_all(self, q: Query) -> list[Item]:
         return (await self.query(dataclasses.replace(q, limit=None, cursor=None))).items

@@ -27,6 +27,8 @@ from datastore.store import (
     Put,
     Query,
     RawBatch,
+    RawCount,
+    RawCountPage,
     Ref,
     Remove,
     Set,
@@ -1001,3 +1003,84 @@ async def test_a_filtered_page_of_a_thousand_items_takes_at_most_three_calls(
     assert all(all(i[k] == v for k, v in where.items()) for i in page.items)
     assert log.calls == {"query": log.total}
     assert log.total <= 3
+
+
+# Counting
+
+
+async def test_count_counts_the_live_items_of_a_prefix(store: Store, clock: Clock) -> None:
+    await put_all(store, [make("INVITE#a"), make("INVITE#b", expiresAt=int(clock()) + 60),
+                          make("INVITE#c", expiresAt=int(clock()) - 1),
+                          make("INVITE#d", expiresAt="never"), make("MEMBER#u1"),
+                          make("INVITE#e", pk=OTHER_ORG)])
+
+    assert await store.count(Query(ORG, prefix="INVITE#")) == 3
+    assert await store.count(Query(ORG)) == 4
+    clock.advance(61)
+    assert await store.count(Query(ORG, prefix="INVITE#")) == 2
+
+
+async def test_count_applies_the_where_filter_comparing_by_type(store: Store) -> None:
+    await put_all(store, [make("INVITE#a", status="pending", n=1, flag=True),
+                          make("INVITE#b", status="pending", n=2, flag="true"),
+                          make("INVITE#c", status="accepted", n=1, flag=False)])
+
+    async def counted(**where: Any) -> int:
+        return await store.count(Query(ORG, prefix="INVITE#", where=where))
+
+    assert await counted(status="pending") == 2
+    assert await counted(status="pending", n=1) == 1
+    assert await counted(flag=True) == 1
+    assert await counted(n=1.0) == 2
+    assert await counted(status="revoked") == 0
+    with pytest.raises(InvalidRequest):
+        await counted(status=None)
+
+
+async def test_count_reads_a_secondary_index_and_a_between_range(store: Store) -> None:
+    await put_all(store, [make(f"MEMBER#u{i}", GSI2PK="USER#ada", GSI2SK=f"JOINED#{i}")
+                          for i in range(5)])
+
+    assert await store.count(Query("USER#ada", index="GSI2", prefix="JOINED#")) == 5
+    assert await store.count(Query(ORG, between=("MEMBER#u1", "MEMBER#u3"))) == 3
+
+
+async def test_count_ignores_limit_and_cursor_and_is_one_counted_call(store: Store) -> None:
+    await put_all(store, [make(f"INVITE#{i}") for i in range(4)])
+    log = CallLog()
+    token = current_calls.set(log)
+    try:
+        total = await store.count(Query(ORG, prefix="INVITE#", limit=1))
+    finally:
+        current_calls.reset(token)
+
+    assert total == 4
+    assert log.calls == {"count": 1}
+    if store.name == "dynamodb":
+        assert log.read_units > 0
+
+
+async def test_count_sums_every_page_the_store_hands_back(store: Store) -> None:
+    pages = [RawCountPage(3, {"PK": ORG, "SK": "INVITE#c"}), RawCountPage(2, None)]
+    seen: list[RawCount] = []
+
+    async def paged(op: str, request: Any) -> Any:
+        if op != "count":
+            return None
+        seen.append(request)
+        return pages[len(seen) - 1]
+
+    store.fault_hook = paged
+    total = await store.count(Query(ORG, prefix="INVITE#"))
+    store.fault_hook = None
+
+    assert total == 5
+    assert [r.start_key for r in seen] == [None, {"PK": ORG, "SK": "INVITE#c"}]
+
+
+async def test_a_throttled_count_is_retried(store: Store) -> None:
+    await store.put(make("INVITE#a"))
+    store.fault_hook = Throttle({"count"}, times=2)
+
+    assert await store.count(Query(ORG, prefix="INVITE#")) == 1
+    assert store.totals.calls["count"] == 3
