@@ -8,7 +8,14 @@ from typing import Any
 
 from datastore import invitations, members, organizations
 from datastore.errors import AlreadyExists, InvitationUnavailable
-from datastore.records import Invitation, InvitationStatus, Member, Organization, Role
+from datastore.records import (
+    Invitation,
+    InvitationStatus,
+    Member,
+    MemberStatus,
+    Organization,
+    Role,
+)
 from resolvers import validation
 from resolvers.context import Context
 from resolvers.paging import Slice, load_slice
@@ -108,3 +115,84 @@ async def update_my_preferences(ctx: Context, changes: Mapping[str, Any],
     return updated
 
 
+async def suspend(ctx: Context, user_id: str, expected_version: int | None) -> Member:
+    suspended = await members.suspend(ctx.store, ctx.acting(), user_id, expected_version)
+    ctx.loaders.forget_member(user_id)
+    ctx.loaders.prime_members([suspended])
+    return suspended
+
+
+async def reactivate(ctx: Context, user_id: str, expected_version: int | None) -> Member:
+    active = await members.reactivate(ctx.store, ctx.acting(), user_id, expected_version)
+    ctx.loaders.forget_member(user_id)
+    ctx.loaders.prime_members([active])
+    return active
+
+
+def _profile(name: str | None, github_username: str | None) -> tuple[str | None, str | None]:
+    if name is None and github_username is None:
+        raise validation.InputInvalid("input", "set name or githubUsername")
+    return (validation.name(name) if name is not None else None,
+            validation.github_username(github_username) if github_username is not None
+            else None)
+
+
+async def update_member(ctx: Context, user_id: str, name: str | None,
+                        github_username: str | None, expected_version: int | None) -> Member:
+    """An admin changes anyone's profile (the field's permission decides who may)."""
+    clean_name, clean_github = _profile(name, github_username)
+    updated = await members.update_profile(ctx.store, ctx.acting(), user_id, name=clean_name,
+                                           github_username=clean_github,
+                                           expected_version=expected_version)
+    ctx.loaders.forget_member(user_id)
+    ctx.loaders.prime_members([updated])
+    return updated
+
+
+async def update_my_profile(ctx: Context, name: str | None, github_username: str | None,
+                            expected_version: int | None) -> Member:
+    actor = ctx.acting()
+    return await update_member(ctx, actor.user_id, name, github_username, expected_version)
+
+
+async def transfer_ownership(ctx: Context, new_owner_id: str, expected_version: int | None
+                             ) -> tuple[Organization, Member]:
+    org, owner = await organizations.transfer_ownership(ctx.store, ctx.acting(), new_owner_id,
+                                                        expected_version)
+    ctx.organization = org
+    ctx.loaders.forget_member(new_owner_id)
+    ctx.loaders.prime_members([owner])
+    return org, owner
+
+
+async def resend_invitation(ctx: Context, invite_id: str) -> tuple[Invitation, str]:
+    return await invitations.resend(ctx.store, ctx.acting(), invite_id,
+                                    ctx.settings.invitation_ttl_seconds)
+
+
+async def preview_invitation(ctx: Context, token: str) -> invitations.InvitationPreview:
+    """For the invitee, before accepting: the token's organization is the caller's."""
+    return await invitations.preview(ctx.store, ctx.caller.org_id,
+                                     validation.text(token, "token", 200))
+
+
+async def my_organizations(ctx: Context) -> list[members.Membership]:
+    return await members.organizations_of(ctx.store, ctx.caller.user_id)
+
+
+async def member_count(ctx: Context, role: Role | None, status: MemberStatus | None) -> int:
+    """totalCount of the members connection: the organization's counters, or, for an
+    organization made before they existed, a COUNT of the filtered listing."""
+    org = ctx.organization
+    if org is None:
+        return 0
+    known = members.count(org, role, status)
+    if known is not None:
+        return known
+    return await ctx.store.count(members.list_query(
+        ctx.caller.org_id, role=role, status=status.value if status else None))
+
+
+async def invitation_count(ctx: Context, status: InvitationStatus | None) -> int:
+    """totalCount of the invitations connection (one COUNT of the filtered prefix)."""
+    return await ctx.store.count(invitations.list_query(ctx.caller.org_id, status=status))
