@@ -3,6 +3,7 @@
 #   make test   create .venv if missing, install with the test extras, fetch web assets,
 #               ruff + mypy, then pytest
 #   make lint   ruff and mypy (strict)
+#   make wheel  build dist/devinsights_api-*.whl, GraphiQL's assets inside (fetched by the build)
 
 PYTHON ?= python3
 VENV ?= .venv
@@ -10,7 +11,7 @@ BIN := $(VENV)/bin
 # Extra flags for `make run`, e.g. make run SERVE_FLAGS="--port 9000"
 SERVE_FLAGS ?=
 
-.PHONY: run test lint web-assets
+.PHONY: run test lint web-assets wheel
 
 run: $(VENV)/.installed-app
 	@bash scripts/setup-web-assets 2>/dev/null || echo "make run: GraphiQL assets are not" \
@@ -26,6 +27,11 @@ lint: $(VENV)/.installed-test
 
 web-assets:
 	@if [ -f scripts/setup-web-assets ]; then bash scripts/setup-web-assets; fi
+
+# build/ is setuptools' staging area; a stale one could put deleted modules into the wheel.
+wheel: | $(BIN)/python
+	rm -rf build
+	$(BIN)/python -m pip wheel --no-deps --wheel-dir dist .
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
