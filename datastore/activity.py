@@ -32,3 +32,8 @@ def recent_query(org_id: str, *, limit: int | None = None, cursor: str | None = 
     return Query(partition=keys.activity_index(org_id), index="GSI2",
                  prefix=None if between else keys.TIMESTAMP, between=between, forward=False,
                  limit=limit, cursor=cursor)
+
+
+async def get(store: Store, org_id: str, at_ms: int, event_id: str) -> ActivityEvent | None:
+    item = await store.get(keys.activity(org_id, at_ms, event_id))
+    return ActivityEvent.from_item(item) if item else None

@@ -7,13 +7,12 @@ from collections.abc import AsyncIterator
 from datastore import activity, members
 from datastore.records import ActivityEvent, MemberStatus
 from resolvers.context import Context
-from resolvers.paging import Slice, load_slice
+from resolvers.paging import Slice, Window, load_slice
 
 
-async def activity_slice(ctx: Context, first: int | None, after: str | None
-                         ) -> Slice[ActivityEvent]:
-    return await load_slice(ctx, "activity", activity.recent_query(ctx.caller.org_id), first,
-                            after, ActivityEvent.from_item)
+async def activity_slice(ctx: Context, window: Window) -> Slice[ActivityEvent]:
+    return await load_slice(ctx, "activity", activity.recent_query(ctx.caller.org_id), window,
+                            ActivityEvent.from_item)
 
 
 async def live(ctx: Context) -> AsyncIterator[ActivityEvent]:
@@ -31,3 +30,7 @@ async def live(ctx: Context) -> AsyncIterator[ActivityEvent]:
             if member is None or member.status is not MemberStatus.ACTIVE:
                 return
         yield event
+
+
+async def event(ctx: Context, at_ms: int, event_id: str) -> ActivityEvent | None:
+    return await activity.get(ctx.store, ctx.caller.org_id, at_ms, event_id)

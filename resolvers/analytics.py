@@ -9,6 +9,7 @@ from typing import Any
 from datastore import analytics, members
 from datastore.records import GitHubData, TeamReport
 from resolvers.context import Context
+from resolvers.paging import Slice, Window, load_slice
 
 
 async def github_data(ctx: Context, username: str) -> GitHubData | None:
@@ -16,12 +17,18 @@ async def github_data(ctx: Context, username: str) -> GitHubData | None:
     return record
 
 
-async def team_github_data(ctx: Context) -> list[GitHubData]:
+async def team_github_data(ctx: Context, window: Window) -> Slice[GitHubData]:
     async with ctx.loaders.listing_github_data():
-        items = await ctx.store.query_all(analytics.team_github_query(ctx.caller.org_id))
-        records = [GitHubData.from_item(i) for i in items]
-        ctx.loaders.prime_github_data(records)
-    return records
+        result = await load_slice(ctx, "teamGitHubData",
+                                  analytics.team_github_query(ctx.caller.org_id), window,
+                                  GitHubData.from_item)
+        ctx.loaders.prime_github_data(result.nodes)
+    return result
+
+
+async def count_github_data(ctx: Context) -> int:
+    """Every cached entry of the org, expired ones DynamoDB has not yet removed included."""
+    return await ctx.store.count(analytics.team_github_query(ctx.caller.org_id))
 
 
 async def team_report(ctx: Context, report_date: str | None) -> TeamReport | None:

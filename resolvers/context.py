@@ -54,6 +54,24 @@ class Context:
         assert self.actor is not None, "a mutation's permission check sets the actor first"
         return self.actor
 
+    def observe(self, *, member: Member | None = None,
+                organization: Organization | None = None) -> None:
+        """A mutation wrote these: the rest of the request (its result's fields) resolves
+        under the state after it, not the membership read when the request began."""
+        if member is not None and member.user_id == self.caller.user_id \
+                and member.org_id == self.caller.org_id:
+            self.member = member
+        if organization is not None and organization.org_id == self.caller.org_id:
+            self.organization = organization
+            self.loaders.team_size = organization.current_members
+
+    async def refresh(self) -> None:
+        """Read the caller's membership and organization again (strongly consistent)."""
+        member, org = await _membership(self.store, self.caller)
+        self.member, self.organization = member, org
+        if org is not None:
+            self.loaders.team_size = org.current_members
+
     @property
     def active_member(self) -> Member | None:
         """The caller's membership if it is active now; the token alone grants nothing."""
@@ -70,12 +88,7 @@ async def make_context(store: Store, caller: Caller, settings: ApiSettings,
     or demoted a moment ago must not be served from a replica that has not heard of it.
     """
     loaders = Loaders(store, caller.org_id)
-    found = await store.batch_get([keys.member(caller.org_id, caller.user_id),
-                                   keys.organization(caller.org_id)], consistent=True)
-    member_item = found.get(keys.member(caller.org_id, caller.user_id))
-    org_item = found.get(keys.organization(caller.org_id))
-    member = Member.from_item(member_item) if member_item else None
-    org = Organization.from_item(org_item) if org_item else None
+    member, org = await _membership(store, caller)
     if member is not None:
         loaders.prime_members([member])
     if org is not None:
@@ -83,3 +96,12 @@ async def make_context(store: Store, caller: Caller, settings: ApiSettings,
     return Context(store=store, caller=caller, settings=settings, loaders=loaders,
                    broker=broker, request_id=request_id or uuid.uuid4().hex, member=member,
                    organization=org, calls=calls or CallLog())
+
+
+async def _membership(store: Store, caller: Caller) -> tuple[Member | None, Organization | None]:
+    found = await store.batch_get([keys.member(caller.org_id, caller.user_id),
+                                   keys.organization(caller.org_id)], consistent=True)
+    member_item = found.get(keys.member(caller.org_id, caller.user_id))
+    org_item = found.get(keys.organization(caller.org_id))
+    return (Member.from_item(member_item) if member_item else None,
+            Organization.from_item(org_item) if org_item else None)

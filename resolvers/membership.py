@@ -18,7 +18,7 @@ from datastore.records import (
 )
 from resolvers import validation
 from resolvers.context import Context
-from resolvers.paging import Slice, load_slice
+from resolvers.paging import Slice, Window, load_slice
 
 
 async def create_organization(ctx: Context, name: str, plan: str,
@@ -39,7 +39,7 @@ async def create_organization(ctx: Context, name: str, plan: str,
         else None)
 
 
-async def update_settings(ctx: Context, expected_version: int, changes: Mapping[str, Any],
+async def update_settings(ctx: Context, expected_version: int | None, changes: Mapping[str, Any],
                           name: str | None) -> Organization:
     if "timezone" in changes:
         validation.timezone(changes["timezone"])
@@ -76,10 +76,14 @@ async def revoke_invitation(ctx: Context, invite_id: str) -> Invitation:
     return await invitations.revoke(ctx.store, ctx.acting(), invite_id)
 
 
-async def invitation_slice(ctx: Context, status: InvitationStatus | None, first: int | None,
-                           after: str | None) -> Slice[Invitation]:
+async def invitation_slice(ctx: Context, status: InvitationStatus | None, window: Window
+                           ) -> Slice[Invitation]:
     q = invitations.list_query(ctx.caller.org_id, status=status)
-    return await load_slice(ctx, "invitations", q, first, after, Invitation.from_item)
+    return await load_slice(ctx, "invitations", q, window, Invitation.from_item)
+
+
+async def invitation(ctx: Context, invite_id: str) -> Invitation | None:
+    return await invitations.get(ctx.store, ctx.caller.org_id, invite_id)
 
 
 async def change_role(ctx: Context, user_id: str, role: Role,
@@ -113,6 +117,8 @@ async def update_my_preferences(ctx: Context, changes: Mapping[str, Any],
     ctx.loaders.forget_member(me.user_id)
     ctx.loaders.prime_members([updated])
     return updated
+
+
 
 
 async def suspend(ctx: Context, user_id: str, expected_version: int | None) -> Member:

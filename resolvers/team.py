@@ -5,7 +5,7 @@ from __future__ import annotations
 from datastore import members
 from datastore.records import Member, MemberStatus, Organization, Role
 from resolvers.context import Context
-from resolvers.paging import Slice, load_slice
+from resolvers.paging import Slice, Window, load_slice
 
 
 async def organization(ctx: Context) -> Organization | None:
@@ -26,16 +26,17 @@ async def member_by_email(ctx: Context, email: str) -> Member | None:
 
 
 async def member_slice(ctx: Context, role: Role | None, status: MemberStatus | None,
-                       first: int | None, after: str | None, *,
-                       prefetch_github_data: bool = False) -> Slice[Member]:
+                       window: Window, *, prefetch_github_data: bool = False
+                       ) -> Slice[Member]:
     q = members.list_query(ctx.caller.org_id, role=role,
                            status=status.value if status else None)
     async with ctx.loaders.listing_members():
-        result = await load_slice(ctx, "members", q, first, after, Member.from_item)
+        result = await load_slice(ctx, "members", q, window, Member.from_item)
         ctx.loaders.prime_members(result.nodes)  # invitedBy/owner in the page cost nothing
     if prefetch_github_data:
         await ctx.loaders.prefetch_github_data(
             [m.github_username for m in result.nodes if m.github_username])
     return result
+
 
 

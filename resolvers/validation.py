@@ -85,3 +85,10 @@ def count(value: int | None, field: str) -> int | None:
     if value is not None and not 0 <= value <= 10**9:
         raise InputInvalid(field, "must be between 0 and 1000000000")
     return value
+
+
+def identifier(value: str, field: str) -> str:
+    """An id that becomes part of a key: no '#' (the key separator), 1-256 characters."""
+    if not value or "#" in value or len(value) > 256:
+        raise InputInvalid(field, "must be an id of 1-256 characters without '#'")
+    return value

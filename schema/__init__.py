@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 from collections.abc import Callable
 
 import strawberry
@@ -21,6 +22,7 @@ from schema.errors import ERROR_TYPES, MaskUnexpectedErrors
 from schema.limits import alias_limit, depth_limit
 from schema.mutation import Mutation
 from schema.query import Query
+from schema.scalars import DateTime
 from schema.subscription import Subscription
 
 
@@ -47,5 +49,6 @@ def build_schema(*, introspection: bool = True, max_depth: int = 12, max_aliases
     if not introspection:
         extensions.append(DisableIntrospection)
     return Schema(query=Query, mutation=Mutation, subscription=Subscription,
-                             types=list(ERROR_TYPES), extensions=extensions,
-                             config=StrawberryConfig(auto_camel_case=True))
+                  types=list(ERROR_TYPES), extensions=extensions,
+                  config=StrawberryConfig(auto_camel_case=True,
+                                          scalar_map={datetime.datetime: DateTime}))

@@ -1,19 +1,23 @@
 """Expected failures as data, and masking of unexpected ones.
 
 Every mutation returns a union of its success type and the error types it can produce; each
-error implements ``Error`` with a stable ``code``. Anything unexpected is replaced by a
+error implements ``MutationError`` with a stable ``code``. Anything unexpected is replaced by a
 generic message with ``extensions.code`` and the request id, and logged without details that
 could carry secrets.
 """
 
 from __future__ import annotations
 
+import enum
 import logging
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
+from typing import Any
 
 import strawberry
 from graphql import GraphQLError
-from strawberry.extensions import SchemaExtension
+from strawberry.extensions import FieldExtension, SchemaExtension
+from strawberry.types.field import StrawberryField
+from strawberry.types.union import StrawberryUnion
 
 from datastore import errors as store_errors
 from datastore.keys import InvalidKeyPart
@@ -23,94 +27,170 @@ from resolvers.validation import InputInvalid
 log = logging.getLogger("devinsights.errors")
 
 
-@strawberry.interface(description="An expected failure of a mutation, returned as data.")
-class Error:
+@strawberry.enum(description="Every code an expected failure of a mutation can carry.")
+class ErrorCode(enum.Enum):
+    ALREADY_EXISTS = "ALREADY_EXISTS"
+    CANNOT_SUSPEND_SELF = "CANNOT_SUSPEND_SELF"
+    EMAIL_TAKEN = "EMAIL_TAKEN"
+    INVITATION_UNAVAILABLE = "INVITATION_UNAVAILABLE"
+    LAST_ADMIN = "LAST_ADMIN"
+    MEMBER_LIMIT_REACHED = "MEMBER_LIMIT_REACHED"
+    MEMBER_NOT_ACTIVE = "MEMBER_NOT_ACTIVE"
+    NOT_FOUND = "NOT_FOUND"
+    PERMISSION_DENIED = "PERMISSION_DENIED"
+    VALIDATION = "VALIDATION"
+    VERSION_CONFLICT = "VERSION_CONFLICT"
+
+
+@strawberry.interface(description="An expected failure of a mutation, returned as data in "
+                                  "the mutation's result union.")
+class MutationError:
     message: str
-    code: str
+    code: ErrorCode
 
 
-@strawberry.type
-class NotFound(Error):
+@strawberry.type(description="Nothing with this id exists in your organization.")
+class NotFound(MutationError):
     pass
 
 
-@strawberry.type
-class PermissionDenied(Error):
+@strawberry.type(description="Your role or status does not allow this mutation.")
+class PermissionDenied(MutationError):
     pass
 
 
-@strawberry.type
-class MemberLimitReached(Error):
+@strawberry.type(description="The organization's plan allows no more members.")
+class MemberLimitReached(MutationError):
     max_members: int
 
 
-@strawberry.type
-class InvitationUnavailable(Error):
-    reason: str = strawberry.field(
-        description="invalid, expired, used, revoked or wrong_email")
+@strawberry.enum
+class InvitationUnavailableReason(enum.Enum):
+    INVALID = "invalid"
+    EXPIRED = "expired"
+    USED = "used"
+    REVOKED = "revoked"
+    WRONG_EMAIL = "wrong_email"
+    SUPERSEDED = "superseded"
 
 
-@strawberry.type
-class VersionConflict(Error):
+@strawberry.type(description="The invitation cannot be used; `reason` says why.")
+class InvitationUnavailable(MutationError):
+    reason: InvitationUnavailableReason
+
+
+@strawberry.type(description="The object changed since you read the `expectedVersion` you "
+                             "sent; read it again and retry.")
+class VersionConflict(MutationError):
+    pass
+
+
+@strawberry.type(description="The organization must keep one active admin.")
+class LastAdmin(MutationError):
     pass
 
 
 @strawberry.type
-class LastAdmin(Error):
+class AlreadyExists(MutationError):
     pass
 
 
-@strawberry.type
-class AlreadyExists(Error):
+@strawberry.type(description="Nobody can suspend themself; another admin has to.")
+class CannotSuspendSelf(MutationError):
     pass
 
 
-@strawberry.type
-class EmailTaken(Error):
+@strawberry.type(description="The person is suspended; reactivate them first.")
+class MemberNotActive(MutationError):
     pass
 
 
-@strawberry.type
-class ValidationError(Error):
+@strawberry.type(description="Someone in the organization already uses this email.")
+class EmailTaken(MutationError):
+    pass
+
+
+@strawberry.type(description="A value of the input is invalid; `field` names it.")
+class ValidationError(MutationError):
     field: str
 
 
 def not_found(message: str) -> NotFound:
-    return NotFound(message=message, code="NOT_FOUND")
+    return NotFound(message=message, code=ErrorCode.NOT_FOUND)
 
 
 def denied(message: str) -> PermissionDenied:
-    return PermissionDenied(message=message, code="PERMISSION_DENIED")
+    return PermissionDenied(message=message, code=ErrorCode.PERMISSION_DENIED)
 
 
 def invalid(field: str, message: str) -> ValidationError:
-    return ValidationError(message=message, code="VALIDATION", field=field)
+    return ValidationError(message=message, code=ErrorCode.VALIDATION, field=field)
 
 
-def from_domain(exc: store_errors.DomainError) -> Error:
+def from_domain(exc: store_errors.DomainError) -> MutationError:
     """The typed error for an expected failure raised by a datastore operation."""
     message = str(exc)
+    code = ErrorCode(exc.code)
     if isinstance(exc, store_errors.NotFound):
-        return NotFound(message=message, code=exc.code)
+        return NotFound(message=message, code=code)
     if isinstance(exc, store_errors.MemberLimitReached):
-        return MemberLimitReached(message=message, code=exc.code, max_members=exc.max_members)
+        return MemberLimitReached(message=message, code=code, max_members=exc.max_members)
     if isinstance(exc, store_errors.InvitationUnavailable):
-        return InvitationUnavailable(message=message, code=exc.code, reason=exc.reason)
+        return InvitationUnavailable(message=message, code=code,
+                                     reason=InvitationUnavailableReason(exc.reason))
     if isinstance(exc, store_errors.VersionConflict):
-        return VersionConflict(message=message, code=exc.code)
+        return VersionConflict(message=message, code=code)
     if isinstance(exc, store_errors.LastAdmin):
-        return LastAdmin(message=message, code=exc.code)
+        return LastAdmin(message=message, code=code)
     if isinstance(exc, store_errors.AlreadyExists):
-        return AlreadyExists(message=message, code=exc.code)
+        return AlreadyExists(message=message, code=code)
     if isinstance(exc, store_errors.EmailTaken):
-        return EmailTaken(message=message, code=exc.code)
+        return EmailTaken(message=message, code=code)
+    if isinstance(exc, store_errors.CannotSuspendSelf):
+        return CannotSuspendSelf(message=message, code=code)
+    if isinstance(exc, store_errors.MemberNotActive):
+        return MemberNotActive(message=message, code=code)
     if isinstance(exc, store_errors.ActorNotAllowed):
-        return PermissionDenied(message=message, code=exc.code)
+        return PermissionDenied(message=message, code=code)
     raise exc  # a domain error without a typed result is a bug: let it be masked
 
 
 ERROR_TYPES = (NotFound, PermissionDenied, MemberLimitReached, InvitationUnavailable,
-               VersionConflict, LastAdmin, AlreadyExists, EmailTaken, ValidationError)
+               VersionConflict, LastAdmin, AlreadyExists, EmailTaken, ValidationError,
+               CannotSuspendSelf, MemberNotActive)
+
+
+class ExpectedFailures(FieldExtension):
+    """A mutation's expected failures become its typed errors.
+
+    The resolver returns only its success; what it raises becomes the typed error, which
+    must be one its result union declares (checked once, when the schema is built, for the
+    union, and on every call for the value): an undeclared one is a bug and is masked.
+    """
+
+    def __init__(self) -> None:
+        self.declared: tuple[type, ...] = ()
+
+    def apply(self, field: StrawberryField) -> None:
+        union = field.type
+        if not isinstance(union, StrawberryUnion):
+            raise TypeError(f"mutation {field.python_name} must return a result union")
+        self.declared = tuple(t for t in union.types if isinstance(t, type))
+
+    async def resolve_async(self, next_: Callable[..., Awaitable[Any]], source: Any,
+                            info: strawberry.Info, **kwargs: Any) -> Any:
+        try:
+            result = await next_(source, info, **kwargs)
+        except store_errors.DomainError as exc:
+            result = from_domain(exc)
+        except InputInvalid as exc:
+            result = invalid(exc.field, str(exc))
+        except InvalidKeyPart as exc:  # an id the input did not check first
+            result = invalid("input", str(exc))
+        if not isinstance(result, self.declared):
+            raise TypeError(f"{type(result).__name__} is not declared in the result of "
+                            f"{info.field_name}")
+        return result
 
 
 class ForbiddenError(GraphQLError):

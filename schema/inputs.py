@@ -7,7 +7,15 @@ from typing import Any
 import strawberry
 
 from resolvers import validation
-from schema.types import Role
+from schema.types import Plan, RiskLevel, Role
+
+EXPECTED_VERSION = ("The version you read. When given and the object changed since, the "
+                    "mutation returns VersionConflict and changes nothing; omit it to apply "
+                    "the change to whatever is current.")
+
+
+def expected_version() -> Any:
+    return strawberry.field(default=None, description=EXPECTED_VERSION)
 
 
 @strawberry.input
@@ -26,10 +34,15 @@ class EmailNotificationsInput:
 
 
 @strawberry.input
+class CreateOrganizationInput:
+    name: str
+    plan: Plan = Plan.FREE
+    github_username: str | None = None
+
+
+@strawberry.input
 class UpdateOrganizationSettingsInput:
-    expected_version: int = strawberry.field(
-        description="The organization's version you read; a concurrent change makes this "
-                    "mutation return VersionConflict instead of overwriting it.")
+    expected_version: int | None = expected_version()
     name: str | None = strawberry.UNSET
     allow_members_view_others: bool | None = strawberry.UNSET
     privacy_mode: str | None = strawberry.UNSET
@@ -65,8 +78,76 @@ class InviteMemberInput:
 
 
 @strawberry.input
-class PreferencesInput:
-    expected_version: int | None = None
+class AcceptInvitationInput:
+    token: str
+
+
+@strawberry.input
+class RevokeInvitationInput:
+    invitation_id: strawberry.ID
+
+
+@strawberry.input
+class ChangeMemberRoleInput:
+    user_id: strawberry.ID
+    role: Role
+    expected_version: int | None = expected_version()
+
+
+@strawberry.input
+class RemoveMemberInput:
+    user_id: strawberry.ID
+
+
+@strawberry.input
+class ResendInvitationInput:
+    invitation_id: strawberry.ID
+
+
+@strawberry.input
+class SuspendMemberInput:
+    user_id: strawberry.ID
+    expected_version: int | None = expected_version()
+
+
+@strawberry.input
+class ReactivateMemberInput:
+    user_id: strawberry.ID
+    expected_version: int | None = expected_version()
+
+
+@strawberry.input
+class UpdateMemberInput:
+    user_id: strawberry.ID
+    name: str | None = None
+    github_username: str | None = None
+    expected_version: int | None = expected_version()
+
+
+@strawberry.input
+class UpdateMyProfileInput:
+    name: str | None = None
+    github_username: str | None = None
+    expected_version: int | None = expected_version()
+
+
+@strawberry.input
+class TransferOwnershipInput:
+    user_id: strawberry.ID = strawberry.field(
+        description="The new owner: an active member, made an admin if not one already.")
+    expected_version: int | None = strawberry.field(
+        default=None, description="The organization's version. " + EXPECTED_VERSION)
+
+
+@strawberry.input
+class GenerateTeamReportInput:
+    date: str | None = strawberry.field(
+        default=None, description="The day to report on, YYYY-MM-DD; default today (UTC).")
+
+
+@strawberry.input
+class UpdateMyPreferencesInput:
+    expected_version: int | None = expected_version()
     email_notifications: bool | None = strawberry.UNSET
     weekly_reports: bool | None = strawberry.UNSET
     burnout_alerts: bool | None = strawberry.UNSET
@@ -115,7 +196,7 @@ class BurnoutPatternsInput:
 @strawberry.input
 class BurnoutRiskInput:
     risk_score: float | None = None
-    risk_level: str | None = None
+    risk_level: RiskLevel | None = None
     confidence: float | None = None
     health_status: str | None = None
     patterns: BurnoutPatternsInput | None = None
@@ -160,8 +241,7 @@ class RecordGitHubDataInput:
             },
             "burnoutRisk": {
                 "riskScore": v.score(br.risk_score, "burnoutRisk.riskScore"),
-                "riskLevel": v.text(br.risk_level, "burnoutRisk.riskLevel", 20)
-                if br.risk_level else None,
+                "riskLevel": br.risk_level.value if br.risk_level else None,
                 "confidence": v.score(br.confidence, "burnoutRisk.confidence", 0, 100),
                 "healthStatus": v.text(br.health_status, "burnoutRisk.healthStatus", 20)
                 if br.health_status else None,

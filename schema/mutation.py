@@ -1,51 +1,67 @@
-"""The Mutation root. Each mutation returns a union of its success and its typed errors;
-permission is declared on the field and a denial is returned as ``PermissionDenied``."""
+"""The Mutation root. Every mutation takes one ``input`` and returns its own result union:
+its own success type and the typed errors it can produce, declared once below. The body
+returns only the success; ``ExpectedFailures`` turns what it raises into a declared error,
+and permission is declared on the field (a denial is returned as ``PermissionDenied``)."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 import strawberry
 
 from datastore import records
-from datastore.errors import DomainError
 from resolvers import analytics, membership, validation
-from schema import errors, permissions
+from resolvers.context import Context
+from schema import permissions
 from schema.errors import (
     AlreadyExists,
+    CannotSuspendSelf,
     EmailTaken,
+    ExpectedFailures,
     InvitationUnavailable,
     LastAdmin,
     MemberLimitReached,
+    MemberNotActive,
     NotFound,
     PermissionDenied,
     ValidationError,
     VersionConflict,
 )
 from schema.inputs import (
+    AcceptInvitationInput,
+    ChangeMemberRoleInput,
+    CreateOrganizationInput,
+    GenerateTeamReportInput,
     InviteMemberInput,
-    PreferencesInput,
+    ReactivateMemberInput,
     RecordGitHubDataInput,
+    RemoveMemberInput,
+    ResendInvitationInput,
+    RevokeInvitationInput,
+    SuspendMemberInput,
+    TransferOwnershipInput,
+    UpdateMemberInput,
+    UpdateMyPreferencesInput,
+    UpdateMyProfileInput,
     UpdateOrganizationSettingsInput,
 )
-from schema.types import GitHubData, Invitation, Member, Organization, Role, TeamReport
-
-S = TypeVar("S")
+from schema.types import GitHubData, Invitation, Member, Organization, TeamReport
 
 
-async def attempt(run: Callable[[], Awaitable[S]]) -> S | errors.Error:
-    """Run a mutation body; expected failures come back as typed errors."""
-    try:
-        return await run()
-    except DomainError as exc:
-        return errors.from_domain(exc)
-    except validation.InputInvalid as exc:
-        return errors.invalid(exc.field, str(exc))
+def mutation(*, permission: type[permissions.Guarded] | None = None,
+             description: str | None = None) -> Any:
+    extensions: list[Any] = [ExpectedFailures()]
+    if permission is not None:
+        extensions.append(permissions.typed(permission))
+    return strawberry.mutation(extensions=extensions, description=description)
 
 
-def _ctx(info: strawberry.Info) -> Any:
-    return info.context
+def _ctx(info: strawberry.Info) -> Context:
+    context: Context = info.context
+    return context
+
+
+# Success types, one per mutation
 
 
 @strawberry.type
@@ -55,7 +71,7 @@ class CreateOrganizationSuccess:
 
 
 @strawberry.type
-class OrganizationSuccess:
+class UpdateOrganizationSettingsSuccess:
     organization: Organization
 
 
@@ -63,165 +79,296 @@ class OrganizationSuccess:
 class InviteMemberSuccess:
     invitation: Invitation
     token: str = strawberry.field(description="Shown once; only its hash is stored.")
+    refreshed: bool = strawberry.field(
+        description="True when the email already had a pending invitation: that one got a "
+                    "new token and expiry (its old token stopped working).")
 
 
 @strawberry.type
-class InvitationSuccess:
-    invitation: Invitation
-
-
-@strawberry.type
-class MemberSuccess:
+class AcceptInvitationSuccess:
     member: Member
 
 
 @strawberry.type
-class GitHubDataSuccess:
+class RevokeInvitationSuccess:
+    invitation: Invitation
+
+
+@strawberry.type
+class ChangeMemberRoleSuccess:
+    member: Member
+
+
+@strawberry.type
+class RemoveMemberSuccess:
+    member: Member = strawberry.field(description="The person as they were when removed.")
+
+
+@strawberry.type
+class UpdateMyPreferencesSuccess:
+    member: Member
+
+
+@strawberry.type
+class ResendInvitationSuccess:
+    invitation: Invitation
+    token: str = strawberry.field(description="The new token, shown once; the old one no "
+                                              "longer works.")
+
+
+@strawberry.type
+class SuspendMemberSuccess:
+    member: Member
+
+
+@strawberry.type
+class ReactivateMemberSuccess:
+    member: Member
+
+
+@strawberry.type
+class UpdateMemberSuccess:
+    member: Member
+
+
+@strawberry.type
+class UpdateMyProfileSuccess:
+    member: Member
+
+
+@strawberry.type
+class TransferOwnershipSuccess:
+    organization: Organization
+    owner: Member
+
+
+@strawberry.type
+class RecordGitHubDataSuccess:
     github_data: GitHubData
 
 
 @strawberry.type
-class TeamReportSuccess:
+class GenerateTeamReportSuccess:
     team_report: TeamReport
 
+
+# Result unions: a new error of a mutation is one edit here.
 
 CreateOrganizationResult = Annotated[
     CreateOrganizationSuccess | AlreadyExists | ValidationError,
     strawberry.union("CreateOrganizationResult")]
 UpdateOrganizationSettingsResult = Annotated[
-    OrganizationSuccess | PermissionDenied | NotFound | VersionConflict | ValidationError,
+    UpdateOrganizationSettingsSuccess | PermissionDenied | NotFound | VersionConflict
+    | ValidationError,
     strawberry.union("UpdateOrganizationSettingsResult")]
 InviteMemberResult = Annotated[
     InviteMemberSuccess | PermissionDenied | EmailTaken | ValidationError,
     strawberry.union("InviteMemberResult")]
 AcceptInvitationResult = Annotated[
-    MemberSuccess | InvitationUnavailable | MemberLimitReached | AlreadyExists | EmailTaken
-    | NotFound | ValidationError,
+    AcceptInvitationSuccess | InvitationUnavailable | MemberLimitReached | AlreadyExists
+    | EmailTaken | NotFound | ValidationError,
     strawberry.union("AcceptInvitationResult")]
 RevokeInvitationResult = Annotated[
-    InvitationSuccess | PermissionDenied | NotFound | InvitationUnavailable
+    RevokeInvitationSuccess | PermissionDenied | NotFound | InvitationUnavailable
     | ValidationError,
     strawberry.union("RevokeInvitationResult")]
 ChangeMemberRoleResult = Annotated[
-    MemberSuccess | PermissionDenied | NotFound | LastAdmin | VersionConflict
+    ChangeMemberRoleSuccess | PermissionDenied | NotFound | LastAdmin | VersionConflict
     | ValidationError,
     strawberry.union("ChangeMemberRoleResult")]
 RemoveMemberResult = Annotated[
-    MemberSuccess | PermissionDenied | NotFound | LastAdmin | VersionConflict
+    RemoveMemberSuccess | PermissionDenied | NotFound | LastAdmin | VersionConflict
     | ValidationError,
     strawberry.union("RemoveMemberResult")]
 UpdateMyPreferencesResult = Annotated[
-    MemberSuccess | PermissionDenied | NotFound | VersionConflict | ValidationError,
+    UpdateMyPreferencesSuccess | PermissionDenied | NotFound | VersionConflict
+    | ValidationError,
     strawberry.union("UpdateMyPreferencesResult")]
+ResendInvitationResult = Annotated[
+    ResendInvitationSuccess | PermissionDenied | NotFound | InvitationUnavailable
+    | EmailTaken | ValidationError,
+    strawberry.union("ResendInvitationResult")]
+SuspendMemberResult = Annotated[
+    SuspendMemberSuccess | PermissionDenied | NotFound | LastAdmin | CannotSuspendSelf
+    | VersionConflict | ValidationError,
+    strawberry.union("SuspendMemberResult")]
+ReactivateMemberResult = Annotated[
+    ReactivateMemberSuccess | PermissionDenied | NotFound | VersionConflict | ValidationError,
+    strawberry.union("ReactivateMemberResult")]
+UpdateMemberResult = Annotated[
+    UpdateMemberSuccess | PermissionDenied | NotFound | VersionConflict | ValidationError,
+    strawberry.union("UpdateMemberResult")]
+UpdateMyProfileResult = Annotated[
+    UpdateMyProfileSuccess | PermissionDenied | NotFound | VersionConflict | ValidationError,
+    strawberry.union("UpdateMyProfileResult")]
+TransferOwnershipResult = Annotated[
+    TransferOwnershipSuccess | PermissionDenied | NotFound | MemberNotActive
+    | VersionConflict | ValidationError,
+    strawberry.union("TransferOwnershipResult")]
 RecordGitHubDataResult = Annotated[
-    GitHubDataSuccess | PermissionDenied | ValidationError,
+    RecordGitHubDataSuccess | PermissionDenied | ValidationError,
     strawberry.union("RecordGitHubDataResult")]
 GenerateTeamReportResult = Annotated[
-    TeamReportSuccess | PermissionDenied | ValidationError,
+    GenerateTeamReportSuccess | PermissionDenied | ValidationError,
     strawberry.union("GenerateTeamReportResult")]
 
 
 @strawberry.type
 class Mutation:
-    @strawberry.mutation(description="Create the organization named in your token; you "
-                                     "become its admin.")
-    async def create_organization(self, info: strawberry.Info, name: str,
-                                  plan: str = "free", github_username: str | None = None
+    @mutation(description="Create the organization named in your token; you become its "
+                          "admin and owner.")
+    async def create_organization(self, info: strawberry.Info, input: CreateOrganizationInput
                                   ) -> CreateOrganizationResult:
-        async def run() -> CreateOrganizationSuccess:
-            org, admin = await membership.create_organization(_ctx(info), name, plan,
-                                                              github_username)
-            return CreateOrganizationSuccess(organization=Organization.from_record(org),
-                                             admin=Member.from_record(admin))
-        return await attempt(run)  # type: ignore[return-value]
+        ctx = _ctx(info)
+        org, admin = await membership.create_organization(ctx, input.name, input.plan.value,
+                                                          input.github_username)
+        ctx.observe(member=admin, organization=org)
+        return CreateOrganizationSuccess(organization=Organization.from_record(org),
+                                         admin=Member.from_record(admin))
 
-    @strawberry.mutation(extensions=[permissions.typed(permissions.CanManageSettings)])
+    @mutation(permission=permissions.CanManageSettings)
     async def update_organization_settings(
         self, info: strawberry.Info, input: UpdateOrganizationSettingsInput
     ) -> UpdateOrganizationSettingsResult:
-        async def run() -> OrganizationSuccess:
-            name = input.name if isinstance(input.name, str) else None
-            org = await membership.update_settings(_ctx(info), input.expected_version,
-                                                   input.changes(), name)
-            return OrganizationSuccess(organization=Organization.from_record(org))
-        return await attempt(run)  # type: ignore[return-value]
+        ctx = _ctx(info)
+        name = input.name if isinstance(input.name, str) else None
+        org = await membership.update_settings(ctx, input.expected_version, input.changes(),
+                                               name)
+        ctx.observe(organization=org)
+        return UpdateOrganizationSettingsSuccess(organization=Organization.from_record(org))
 
-    @strawberry.mutation(extensions=[permissions.typed(permissions.CanInvite)],
-                         description="Returns the one-time token once; send it to the person.")
+    @mutation(permission=permissions.CanInvite,
+              description="Returns the one-time token once; send it to the person. An email "
+                          "with a pending invitation gets that invitation refreshed, not a "
+                          "second one.")
     async def invite_member(self, info: strawberry.Info, input: InviteMemberInput
                             ) -> InviteMemberResult:
-        async def run() -> InviteMemberSuccess:
-            invitation, token = await membership.invite(
-                _ctx(info), input.email, records.Role(input.role.value), input.name,
-                input.github_username)
-            return InviteMemberSuccess(invitation=Invitation.from_record(invitation),
-                                       token=token)
-        return await attempt(run)  # type: ignore[return-value]
+        started = records.now_ms()
+        invitation, token = await membership.invite(
+            _ctx(info), input.email, records.Role(input.role.value), input.name,
+            input.github_username)
+        # A refreshed invitation keeps its creation time; a new one is created after now.
+        refreshed = invitation.created_at < started
+        return InviteMemberSuccess(invitation=Invitation.from_record(invitation), token=token,
+                                   refreshed=refreshed)
 
-    @strawberry.mutation(description="Join the organization in your token; your token's "
-                                     "email must match the invitation's.")
-    async def accept_invitation(self, info: strawberry.Info, token: str
+    @mutation(description="Join the organization in your token; your token's email must "
+                          "match the invitation's.")
+    async def accept_invitation(self, info: strawberry.Info, input: AcceptInvitationInput
                                 ) -> AcceptInvitationResult:
-        async def run() -> MemberSuccess:
-            member = await membership.accept_invitation(_ctx(info), token)
-            return MemberSuccess(member=Member.from_record(member))
-        return await attempt(run)  # type: ignore[return-value]
+        ctx = _ctx(info)
+        member = await membership.accept_invitation(ctx, input.token)
+        await ctx.refresh()
+        return AcceptInvitationSuccess(member=Member.from_record(member))
 
-    @strawberry.mutation(extensions=[permissions.typed(permissions.CanInvite)])
-    async def revoke_invitation(self, info: strawberry.Info, id: strawberry.ID
+    @mutation(permission=permissions.CanInvite)
+    async def revoke_invitation(self, info: strawberry.Info, input: RevokeInvitationInput
                                 ) -> RevokeInvitationResult:
-        async def run() -> InvitationSuccess:
-            invitation = await membership.revoke_invitation(_ctx(info), str(id))
-            return InvitationSuccess(invitation=Invitation.from_record(invitation))
-        return await attempt(run)  # type: ignore[return-value]
+        invite_id = validation.identifier(str(input.invitation_id), "invitationId")
+        invitation = await membership.revoke_invitation(_ctx(info), invite_id)
+        return RevokeInvitationSuccess(invitation=Invitation.from_record(invitation))
 
-    @strawberry.mutation(extensions=[permissions.typed(permissions.CanManageSettings)])
-    async def change_member_role(self, info: strawberry.Info, user_id: strawberry.ID,
-                                 role: Role, expected_version: int | None = None
+    @mutation(permission=permissions.CanManageSettings)
+    async def change_member_role(self, info: strawberry.Info, input: ChangeMemberRoleInput
                                  ) -> ChangeMemberRoleResult:
-        async def run() -> MemberSuccess:
-            member = await membership.change_role(_ctx(info), str(user_id),
-                                                  records.Role(role.value), expected_version)
-            return MemberSuccess(member=Member.from_record(member))
-        return await attempt(run)  # type: ignore[return-value]
+        ctx = _ctx(info)
+        user_id = validation.identifier(str(input.user_id), "userId")
+        member = await membership.change_role(ctx, user_id, records.Role(input.role.value),
+                                              input.expected_version)
+        ctx.observe(member=member)
+        return ChangeMemberRoleSuccess(member=Member.from_record(member))
 
-    @strawberry.mutation(extensions=[permissions.typed(permissions.CanRemoveMembers)])
-    async def remove_member(self, info: strawberry.Info, user_id: strawberry.ID
+    @mutation(permission=permissions.CanRemoveMembers)
+    async def remove_member(self, info: strawberry.Info, input: RemoveMemberInput
                             ) -> RemoveMemberResult:
-        async def run() -> MemberSuccess:
-            member = await membership.remove(_ctx(info), str(user_id))
-            return MemberSuccess(member=Member.from_record(member))
-        return await attempt(run)  # type: ignore[return-value]
+        user_id = validation.identifier(str(input.user_id), "userId")
+        member = await membership.remove(_ctx(info), user_id)
+        return RemoveMemberSuccess(member=Member.from_record(member))
 
-    @strawberry.mutation(extensions=[permissions.typed(permissions.IsMember)])
-    async def update_my_preferences(self, info: strawberry.Info, input: PreferencesInput
+    @mutation(permission=permissions.IsMember)
+    async def update_my_preferences(self, info: strawberry.Info,
+                                    input: UpdateMyPreferencesInput
                                     ) -> UpdateMyPreferencesResult:
-        async def run() -> MemberSuccess:
-            member = await membership.update_my_preferences(_ctx(info), input.changes(),
-                                                            input.expected_version)
-            return MemberSuccess(member=Member.from_record(member))
-        return await attempt(run)  # type: ignore[return-value]
+        ctx = _ctx(info)
+        member = await membership.update_my_preferences(ctx, input.changes(),
+                                                        input.expected_version)
+        ctx.observe(member=member)
+        return UpdateMyPreferencesSuccess(member=Member.from_record(member))
 
-    @strawberry.mutation(extensions=[permissions.typed(permissions.CanRecordGitHubData)],
-                         description="Partner ingestion of one person's GitHub analytics "
-                                     "(cached 24 h).")
+    @mutation(permission=permissions.CanRecordGitHubData,
+              description="Partner ingestion of one person's GitHub analytics (cached 24 h).")
     async def record_git_hub_data(self, info: strawberry.Info, input: RecordGitHubDataInput
                                   ) -> RecordGitHubDataResult:
-        async def run() -> GitHubDataSuccess:
-            username = validation.github_username(input.github_username)
-            record = await analytics.record_github_data(
-                _ctx(info), username, input.data(),
-                validation.text(input.data_source, "dataSource", 100))
-            return GitHubDataSuccess(github_data=GitHubData.from_record(record))
-        return await attempt(run)  # type: ignore[return-value]
+        username = validation.github_username(input.github_username)
+        record = await analytics.record_github_data(
+            _ctx(info), username, input.data(),
+            validation.text(input.data_source, "dataSource", 100))
+        return RecordGitHubDataSuccess(github_data=GitHubData.from_record(record))
 
-    @strawberry.mutation(extensions=[permissions.typed(permissions.CanGenerateReports)],
-                         description="Compute the team report of a date (default today) from "
-                                     "the members' cached GitHub data.")
-    async def generate_team_report(self, info: strawberry.Info, date: str | None = None
+    @mutation(permission=permissions.CanGenerateReports,
+              description="Compute the team report of a date (default today) from the "
+                          "members' cached GitHub data.")
+    async def generate_team_report(self, info: strawberry.Info,
+                                   input: GenerateTeamReportInput | None = None
                                    ) -> GenerateTeamReportResult:
-        async def run() -> TeamReportSuccess:
-            day = validation.report_date(date) if date else None
-            report = await analytics.generate_team_report(_ctx(info), day)
-            return TeamReportSuccess(team_report=TeamReport.from_record(report))
-        return await attempt(run)  # type: ignore[return-value]
+        date = input.date if input else None
+        day = validation.report_date(date) if date else None
+        report = await analytics.generate_team_report(_ctx(info), day)
+        return GenerateTeamReportSuccess(team_report=TeamReport.from_record(report))
+
+    @mutation(permission=permissions.CanInvite,
+              description="A new token and expiry for a pending invitation (expired or not); "
+                          "its old token stops working.")
+    async def resend_invitation(self, info: strawberry.Info, input: ResendInvitationInput
+                                ) -> ResendInvitationResult:
+        invite_id = validation.identifier(str(input.invitation_id), "invitationId")
+        invitation, token = await membership.resend_invitation(_ctx(info), invite_id)
+        return ResendInvitationSuccess(invitation=Invitation.from_record(invitation),
+                                       token=token)
+
+    @mutation(permission=permissions.CanRemoveMembers,
+              description="The person keeps their seat and role but can read and do nothing "
+                          "(but see their own status) until reactivated.")
+    async def suspend_member(self, info: strawberry.Info, input: SuspendMemberInput
+                             ) -> SuspendMemberResult:
+        user_id = validation.identifier(str(input.user_id), "userId")
+        member = await membership.suspend(_ctx(info), user_id, input.expected_version)
+        return SuspendMemberSuccess(member=Member.from_record(member))
+
+    @mutation(permission=permissions.CanRemoveMembers)
+    async def reactivate_member(self, info: strawberry.Info, input: ReactivateMemberInput
+                                ) -> ReactivateMemberResult:
+        user_id = validation.identifier(str(input.user_id), "userId")
+        member = await membership.reactivate(_ctx(info), user_id, input.expected_version)
+        return ReactivateMemberSuccess(member=Member.from_record(member))
+
+    @mutation(permission=permissions.IsAdmin,
+              description="An admin changes a person's name or GitHub username.")
+    async def update_member(self, info: strawberry.Info, input: UpdateMemberInput
+                            ) -> UpdateMemberResult:
+        ctx = _ctx(info)
+        user_id = validation.identifier(str(input.user_id), "userId")
+        member = await membership.update_member(ctx, user_id, input.name,
+                                                input.github_username, input.expected_version)
+        ctx.observe(member=member)
+        return UpdateMemberSuccess(member=Member.from_record(member))
+
+    @mutation(permission=permissions.IsMember)
+    async def update_my_profile(self, info: strawberry.Info, input: UpdateMyProfileInput
+                                ) -> UpdateMyProfileResult:
+        ctx = _ctx(info)
+        member = await membership.update_my_profile(ctx, input.name, input.github_username,
+                                                    input.expected_version)
+        ctx.observe(member=member)
+        return UpdateMyProfileSuccess(member=Member.from_record(member))
+
+    @mutation(permission=permissions.IsMember,
+              description="The owner hands the organization to another active member.")
+    async def transfer_ownership(self, info: strawberry.Info, input: TransferOwnershipInput
+                                 ) -> TransferOwnershipResult:
+        ctx = _ctx(info)
+        user_id = validation.identifier(str(input.user_id), "userId")
+        org, owner = await membership.transfer_ownership(ctx, user_id, input.expected_version)
+        ctx.observe(member=owner, organization=org)
+        return TransferOwnershipSuccess(organization=Organization.from_record(org),
+                                        owner=Member.from_record(owner))

@@ -3,16 +3,26 @@ fields that need I/O resolve through the request's loaders."""
 
 from __future__ import annotations
 
+import datetime
 import enum
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from typing import Any, Generic, Optional, TypeVar, Union
 
 import strawberry
 
 from datastore import records
+from resolvers import membership, team
+from resolvers.paging import Slice, Window
 from schema import permissions as access
+from schema.node import Node, global_id
+from schema.scalars import from_ms, from_seconds, maybe_ms
+from schema.selection import selects
 
 T = TypeVar("T")
+R = TypeVar("R")
+
+PAGED = ("At most 100 per page: pass first (with after) or last (with before), 1-100; "
+         "the default is 20.")
 
 
 @strawberry.enum
@@ -33,6 +43,46 @@ class InvitationStatus(enum.Enum):
     PENDING = "pending"
     ACCEPTED = "accepted"
     REVOKED = "revoked"
+
+
+@strawberry.enum
+class Plan(enum.Enum):
+    FREE = "free"
+    PRO = "pro"
+    ENTERPRISE = "enterprise"
+
+
+@strawberry.enum
+class RiskLevel(enum.Enum):
+    LOW = "LOW"
+    MEDIUM = "MEDIUM"
+    HIGH = "HIGH"
+    CRITICAL = "CRITICAL"
+
+
+@strawberry.enum(description="How urgently a person at risk of burnout needs attention.")
+class Severity(enum.Enum):
+    HIGH = "HIGH"
+    CRITICAL = "CRITICAL"
+
+
+@strawberry.enum
+class Priority(enum.Enum):
+    URGENT = "URGENT"
+    HIGH = "HIGH"
+    MEDIUM = "MEDIUM"
+    LOW = "LOW"
+
+
+E = TypeVar("E", bound=enum.Enum)
+
+
+def _enum(kind: type[E], value: Any) -> E | None:
+    """A stored value as its enum; a value outside the set (old or partner data) is null."""
+    try:
+        return kind(value)
+    except ValueError:
+        return None
 
 
 def _get(data: Any, *path: str) -> Any:
@@ -69,7 +119,8 @@ Maybe = Union[T, None, Awaitable[T | None]]  # noqa: UP007 (a TypeVar alias need
 
 
 def member_of(info: strawberry.Info, user_id: str | None) -> Maybe[Member]:
-    if not user_id:
+    # A suspended person still reads their own membership (`viewer`), never anyone else.
+    if not user_id or info.context.active_member is None:
         return None
     found, record = info.context.loaders.peek_member(user_id)
     if found:
@@ -153,29 +204,39 @@ class Usage:
 
 
 @strawberry.type
-class Organization:
-    id: strawberry.ID
+class Organization(Node):
+    organization_id: strawberry.ID
     name: str
-    plan: str
+    plan: Plan | None
     max_members: int
     current_members: int
     settings: OrganizationSettings
     usage: Usage = strawberry.field(permission_classes=[access.IsAdmin])
-    created_at: float = strawberry.field(description="Epoch milliseconds.")
-    updated_at: float = strawberry.field(description="Epoch milliseconds.")
+    created_at: datetime.datetime
+    updated_at: datetime.datetime
     version: int
     owner_id: strawberry.Private[str]
+    record: strawberry.Private[records.Organization]
 
     @strawberry.field(graphql_type=Optional["Member"])
     def owner(self, info: strawberry.Info) -> Maybe[Member]:
         return member_of(info, self.owner_id)
+
+    @strawberry.field(description="The organization's people, oldest user id first. " + PAGED,
+                      graphql_type="MemberConnection")
+    async def members(self, info: strawberry.Info, role: Role | None = None,
+                      status: MemberStatus | None = None, first: int | None = None,
+                      after: str | None = None, last: int | None = None,
+                      before: str | None = None) -> MemberConnection:
+        return await member_page(info, role, status, Window(first, after, last, before))
 
     @classmethod
     def from_record(cls, o: records.Organization) -> Organization:
         calls = _get(o.usage, "apiCalls") or {}
         storage = _get(o.usage, "storage")
         return cls(
-            id=strawberry.ID(o.org_id), name=o.name, plan=o.plan, max_members=o.max_members,
+            id=global_id("Organization", o.org_id), organization_id=strawberry.ID(o.org_id),
+            name=o.name, plan=_enum(Plan, o.plan), max_members=o.max_members,
             current_members=o.current_members,
             settings=OrganizationSettings.from_dict(o.settings),
             usage=Usage(
@@ -185,8 +246,8 @@ class Organization:
                 storage_bytes=Quota(current=_int(storage.get("current")) or 0,
                                     limit=_int(storage.get("limit")))
                 if isinstance(storage, dict) else None),
-            created_at=o.created_at, updated_at=o.updated_at, version=o.version,
-            owner_id=o.owner_id,
+            created_at=from_ms(o.created_at), updated_at=from_ms(o.updated_at),
+            version=o.version, owner_id=o.owner_id, record=o,
         )
 
 
@@ -209,9 +270,18 @@ class Preferences:
                    language=p.get("language"), date_format=p.get("dateFormat"))
 
 
-@strawberry.type
-class Member:
-    id: strawberry.ID
+@strawberry.type(description="One organization you belong to, and your role in it.")
+class OrganizationMembership:
+    organization_id: strawberry.ID
+    id: strawberry.ID = strawberry.field(description="The organization's global id.")
+    name: str
+    role: Role
+    joined_at: datetime.datetime
+
+
+@strawberry.type(description="One person's membership of one organization.")
+class Member(Node):
+    user_id: strawberry.ID
     email: str
     name: str
     role: Role
@@ -219,8 +289,8 @@ class Member:
     github_username: str | None
     permissions: list[str]
     preferences: Preferences
-    joined_at: float = strawberry.field(description="Epoch milliseconds.")
-    last_login_at: float | None
+    joined_at: datetime.datetime
+    last_login_at: datetime.datetime | None
     version: int
     invited_by_id: strawberry.Private[str | None]
 
@@ -237,13 +307,30 @@ class Member:
     def github_data(self, info: strawberry.Info) -> Maybe[GitHubData]:
         return github_data_of(info, self.github_username)
 
+    @strawberry.field(
+        description="Every organization this person is an active member of (GSI2, so a "
+                    "membership of the last second may be missing). Only on your own "
+                    "active membership (`viewer`); null on anyone else's.")
+    async def organizations(self, info: strawberry.Info
+                            ) -> list[OrganizationMembership] | None:
+        ctx = info.context
+        me = ctx.active_member
+        if me is None or me.user_id != str(self.user_id):
+            return None
+        return [OrganizationMembership(
+            organization_id=strawberry.ID(m.org_id), id=global_id("Organization", m.org_id),
+            name=m.org_name, role=Role(m.role.value), joined_at=from_ms(m.joined_at))
+            for m in await membership.my_organizations(ctx)]
+
     @classmethod
     def from_record(cls, m: records.Member) -> Member:
         return cls(
-            id=strawberry.ID(m.user_id), email=m.email, name=m.name, role=Role(m.role.value),
+            id=global_id("Member", m.org_id, m.user_id), user_id=strawberry.ID(m.user_id),
+            email=m.email, name=m.name, role=Role(m.role.value),
             status=MemberStatus(m.status.value), github_username=m.github_username,
             permissions=list(m.permissions), preferences=Preferences.from_dict(m.preferences),
-            joined_at=m.joined_at, last_login_at=m.last_login_at, version=m.version,
+            joined_at=from_ms(m.joined_at), last_login_at=maybe_ms(m.last_login_at),
+            version=m.version,
             invited_by_id=m.invited_by,
         )
 
@@ -252,17 +339,17 @@ class Member:
 
 
 @strawberry.type(description="A pending or past invitation; its token is never shown again.")
-class Invitation:
-    id: strawberry.ID
+class Invitation(Node):
+    invitation_id: strawberry.ID
     email: str
     name: str | None
     role: Role
     status: InvitationStatus
     github_username: str | None
     invited_by_name: str | None
-    created_at: float
-    expires_at: int = strawberry.field(description="Epoch SECONDS (the TTL attribute).")
-    accepted_at: float | None
+    created_at: datetime.datetime
+    expires_at: datetime.datetime
+    accepted_at: datetime.datetime | None
     invited_by_id: strawberry.Private[str]
 
     @strawberry.field(graphql_type=Optional["Member"])
@@ -272,11 +359,32 @@ class Invitation:
     @classmethod
     def from_record(cls, i: records.Invitation) -> Invitation:
         return cls(
-            id=strawberry.ID(i.invite_id), email=i.email, name=i.name, role=Role(i.role.value),
+            id=global_id("Invitation", i.org_id, i.invite_id),
+            invitation_id=strawberry.ID(i.invite_id), email=i.email, name=i.name,
+            role=Role(i.role.value),
             status=InvitationStatus(i.status.value), github_username=i.github_username,
-            invited_by_name=i.invited_by_name, created_at=i.created_at,
-            expires_at=i.expires_at, accepted_at=i.accepted_at, invited_by_id=i.invited_by,
+            invited_by_name=i.invited_by_name, created_at=from_ms(i.created_at),
+            expires_at=from_seconds(i.expires_at), accepted_at=maybe_ms(i.accepted_at),
+            invited_by_id=i.invited_by,
         )
+
+
+@strawberry.enum
+class InvitationState(enum.Enum):
+    PENDING = "pending"
+    ACCEPTED = "accepted"
+    REVOKED = "revoked"
+    EXPIRED = "expired"
+
+
+@strawberry.type(description="What an invitation's token opens, shown to its holder before "
+                             "accepting; nothing about anyone else.")
+class InvitationPreview:
+    organization_name: str
+    inviter_name: str | None
+    role: Role
+    expires_at: datetime.datetime
+    status: InvitationState
 
 
 # GitHub analytics
@@ -330,20 +438,20 @@ class BurnoutPatterns:
 @strawberry.type
 class BurnoutRisk:
     risk_score: float | None
-    risk_level: str | None
+    risk_level: RiskLevel | None
     confidence: float | None
     health_status: str | None
     patterns: BurnoutPatterns
 
 
 @strawberry.type
-class GitHubData:
+class GitHubData(Node):
     github_username: str
     code_quality: CodeQuality
     metrics: Metrics
     burnout_risk: BurnoutRisk
-    cached_at: float = strawberry.field(description="Epoch milliseconds.")
-    expires_at: int = strawberry.field(description="Epoch SECONDS (the TTL attribute).")
+    cached_at: datetime.datetime
+    expires_at: datetime.datetime
     data_source: str
     user_id: strawberry.Private[str | None]
 
@@ -361,6 +469,7 @@ class GitHubData:
         freq = _get(mt, "commitFrequency")
         langs = _get(mt, "languages") or {}
         return cls(
+            id=global_id("GitHubData", g.org_id, g.github_username),
             github_username=g.github_username,
             code_quality=CodeQuality(
                 overall_score=_float(cq.get("overallScore")), rating=cq.get("rating"),
@@ -383,14 +492,16 @@ class GitHubData:
                     daily=_float(freq.get("daily")), weekly=_float(freq.get("weekly")),
                     monthly=_float(freq.get("monthly"))) if isinstance(freq, dict) else None),
             burnout_risk=BurnoutRisk(
-                risk_score=_float(br.get("riskScore")), risk_level=br.get("riskLevel"),
+                risk_score=_float(br.get("riskScore")),
+                risk_level=_enum(RiskLevel, br.get("riskLevel")),
                 confidence=_float(br.get("confidence")), health_status=br.get("healthStatus"),
                 patterns=BurnoutPatterns(
                     late_night_commits=_int(pt.get("lateNightCommits")),
                     weekend_work=_int(pt.get("weekendWork")),
                     consecutive_work_days=_int(pt.get("consecutiveWorkDays")),
                     average_work_hours=_float(pt.get("averageWorkHours")))),
-            cached_at=g.cached_at, expires_at=g.expires_at, data_source=g.data_source,
+            cached_at=from_ms(g.cached_at), expires_at=from_seconds(g.expires_at),
+            data_source=g.data_source,
             user_id=g.user_id,
         )
 
@@ -430,7 +541,7 @@ class ReportPerson:
     risk_score: float | None = strawberry.field(
         description="Null for callers who may not see per-person analytics.",
         extensions=[access.silent(access.CanSeeTeamAnalytics)])
-    severity: str | None
+    severity: Severity | None
     urgency: str | None
 
     @strawberry.field(graphql_type=Optional["Member"])
@@ -443,20 +554,21 @@ class ReportPerson:
                    code_quality=_float(p.get("codeQuality")), commits=_int(p.get("commits")),
                    contributions=p.get("contributions"),
                    recommendation=p.get("recommendation"),
-                   risk_score=_float(p.get("riskScore")), severity=p.get("severity"),
+                   risk_score=_float(p.get("riskScore")),
+                   severity=_enum(Severity, p.get("severity")),
                    urgency=p.get("urgency"))
 
 
 @strawberry.type
 class Recommendation:
-    priority: str
+    priority: Priority
     category: str
     action: str
 
 
 @strawberry.type
-class TeamReport:
-    report_date: str
+class TeamReport(Node):
+    report_date: str = strawberry.field(description="The day it reports on, YYYY-MM-DD.")
     report_type: str
     team_health: float | None
     summary: ReportSummary
@@ -465,8 +577,8 @@ class TeamReport:
     burnout_risks: list[ReportPerson]
     recommendations: list[Recommendation]
     generated_by_name: str | None
-    generated_at: float = strawberry.field(description="Epoch milliseconds.")
-    expires_at: int = strawberry.field(description="Epoch SECONDS (the TTL attribute).")
+    generated_at: datetime.datetime
+    expires_at: datetime.datetime
     generated_by_id: strawberry.Private[str]
 
     @strawberry.field(graphql_type=Optional["Member"])
@@ -482,6 +594,7 @@ class TeamReport:
             return [ReportPerson.from_dict(p) for p in d.get(name) or []
                     if isinstance(p, dict)]
         return cls(
+            id=global_id("TeamReport", r.org_id, r.report_date),
             report_date=r.report_date, report_type=r.report_type,
             team_health=_float(d.get("teamHealth")),
             summary=ReportSummary(
@@ -499,20 +612,22 @@ class TeamReport:
                 or len(d.get("burnoutRisks") or [])),
             top_performers=people("topPerformers"), needs_support=people("needsSupport"),
             burnout_risks=people("burnoutRisks"),
-            recommendations=[Recommendation(priority=str(x.get("priority", "")),
-                                            category=str(x.get("category", "")),
-                                            action=str(x.get("action", "")))
+            recommendations=[Recommendation(
+                priority=_enum(Priority, x.get("priority")) or Priority.MEDIUM,
+                category=str(x.get("category", "")), action=str(x.get("action", "")))
                              for x in d.get("recommendations") or [] if isinstance(x, dict)],
-            generated_by_name=r.generated_by_name, generated_at=r.generated_at,
-            expires_at=r.expires_at, generated_by_id=r.generated_by,
+            generated_by_name=r.generated_by_name, generated_at=from_ms(r.generated_at),
+            expires_at=from_seconds(r.expires_at), generated_by_id=r.generated_by,
         )
 
 
 @strawberry.type
-class ActivityEvent:
-    id: strawberry.ID
-    at: float = strawberry.field(description="Epoch milliseconds.")
-    action: str
+class ActivityEvent(Node):
+    event_id: strawberry.ID
+    at: datetime.datetime
+    action: str = strawberry.field(description="What happened, as `entity.verb` (for "
+                                               "example `member.removed`); new kinds may "
+                                               "appear.")
     target: str | None
     actor_id: strawberry.ID
 
@@ -522,8 +637,9 @@ class ActivityEvent:
 
     @classmethod
     def from_record(cls, e: records.ActivityEvent) -> ActivityEvent:
-        return cls(id=strawberry.ID(e.event_id), at=e.at, action=e.action, target=e.target,
-                   actor_id=strawberry.ID(e.actor_id))
+        return cls(id=global_id("ActivityEvent", e.org_id, str(e.at), e.event_id),
+                   event_id=strawberry.ID(e.event_id), at=from_ms(e.at), action=e.action,
+                   target=e.target, actor_id=strawberry.ID(e.actor_id))
 
 
 # Connections
@@ -547,3 +663,69 @@ class Edge(Generic[T]):
 class Connection(Generic[T]):
     edges: list[Edge[T]]
     page_info: PageInfo
+
+
+Count = Callable[[], Awaitable[int]]
+
+
+def page_of(result: Slice[R], wrap: Callable[[R], T]) -> tuple[list[Edge[T]], PageInfo]:
+    edges = [Edge(cursor=c, node=wrap(n)) for n, c in zip(result.nodes, result.cursors,
+                                                            strict=True)]
+    return edges, PageInfo(
+        has_next_page=result.has_next, has_previous_page=result.has_previous,
+        start_cursor=result.cursors[0] if result.cursors else None,
+        end_cursor=result.cursors[-1] if result.cursors else None)
+
+
+@strawberry.type
+class MemberConnection(Connection[Member]):
+    count: strawberry.Private[Count]
+
+    @strawberry.field(description="Everyone the filters match, from the counters the "
+                                  "organization keeps (no extra read).")
+    async def total_count(self) -> int:
+        return await self.count()
+
+
+@strawberry.type
+class InvitationConnection(Connection[Invitation]):
+    count: strawberry.Private[Count]
+
+    @strawberry.field(description="Every invitation the filter matches, counted when asked "
+                                  "(one COUNT query of the invitations).")
+    async def total_count(self) -> int:
+        return await self.count()
+
+
+@strawberry.type
+class GitHubDataConnection(Connection[GitHubData]):
+    count: strawberry.Private[Count]
+
+    @strawberry.field(description="Every current cache entry of the organization, counted "
+                                  "when asked (one COUNT query of the entries).")
+    async def total_count(self) -> int:
+        return await self.count()
+
+
+@strawberry.type
+class ActivityEventConnection(Connection[ActivityEvent]):
+    """No totalCount: the feed keeps 90 days and only DynamoDB's TTL trims it, so no counter
+    stays true, and counting it would read the whole feed."""
+
+
+async def member_page(info: strawberry.Info, role: Role | None, status: MemberStatus | None,
+                      window: Window) -> MemberConnection:
+    """The people of the caller's org (``Query.members`` and ``Organization.members``)."""
+    ctx = info.context
+    prefetch = (selects(info.selected_fields, "edges", "node", "githubData")
+                and ctx.active_member is not None
+                and ctx.active_member.role is not records.Role.VIEWER)
+    store_role = records.Role(role.value) if role else None
+    store_status = records.MemberStatus(status.value) if status else None
+    result = await team.member_slice(ctx, store_role, store_status, window,
+                                     prefetch_github_data=prefetch)
+    edges, page_info = page_of(result, Member.from_record)
+
+    async def count() -> int:
+        return await membership.member_count(ctx, store_role, store_status)
+    return MemberConnection(edges=edges, page_info=page_info, count=count)
