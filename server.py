@@ -10,20 +10,21 @@ import argparse
 import asyncio
 import contextlib
 import dataclasses
+import errno
 import gc
 import logging
 import os
 import secrets
 import socket
+import sqlite3
 import sys
 from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
+from typing import NoReturn
 
 import uvicorn
 from botocore.exceptions import BotoCoreError, ClientError
 from starlette.applications import Starlette
-from starlette.middleware import Middleware
-from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route, WebSocketRoute
@@ -38,6 +39,8 @@ from datastore.table import create_table
 from resolvers.context import ApiSettings
 from resolvers.events import ActivityBroker
 from schema import build_schema
+from schema.possible_types import FILE_NAME as POSSIBLE_TYPES_NAME
+from schema.possible_types import possible_types_json
 from web import settings as config
 from web.api import Api
 from web.auth import Authenticator, mint_token
@@ -48,7 +51,7 @@ from web.graphiql import (
     graphiql_routes,
 )
 from web.health import Health
-from web.http import GraphQLHttp
+from web.http import GraphQLHttp, cors_middleware
 from web.logs import configure_logging
 from web.quota import UsageMeter
 from web.settings import Settings, SettingsError
@@ -58,6 +61,8 @@ log = logging.getLogger("devinsights.server")
 
 SCHEMA_FILE = Path(__file__).resolve().parent / "schema" / "schema.graphql"
 DEMO_TOKEN_TTL_SECONDS = 12 * 3600
+STARTUP_FAILURE = 3  # what uvicorn exits with when the app's lifespan fails to start
+HOSTS_TO_USE = "such as 127.0.0.1 (this machine only) or 0.0.0.0 (every interface)"
 
 
 # The app
@@ -68,7 +73,19 @@ def open_store(settings: Settings) -> Store:
         return DynamoStore(DynamoSettings(table=settings.dynamodb_table,
                                           region=settings.dynamodb_region,
                                           endpoint_url=settings.dynamodb_endpoint_url))
-    return EmbeddedStore(settings.sqlite_path or default_path())
+    path = settings.sqlite_path or default_path()
+    try:
+        return EmbeddedStore(path)
+    except (OSError, sqlite3.Error) as exc:
+        reason = (f"{exc.strerror}: {exc.filename}" if isinstance(exc, OSError) and exc.filename
+                  else str(exc))
+        if settings.sqlite_path is None:
+            raise SettingsError(f"the embedded store {path} cannot be opened ({reason}); set "
+                                "--sqlite-path or DEVINSIGHTS_SQLITE_PATH to a SQLite file in "
+                                "a writable directory") from None
+        raise SettingsError(f"{{name}} {path} cannot be opened as a SQLite database "
+                            f"({reason}); point {{name}} at a SQLite file (new or existing) in "
+                            "a writable directory", setting="sqlite_path") from None
 
 
 def describe_store(settings: Settings) -> str:
@@ -122,12 +139,8 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
         Route("/readyz", health.ready, methods=["GET"]),
         *graphiql_routes(default_asset_dir()),
     ]
-    middleware = [Middleware(
-        CORSMiddleware, allow_origins=list(settings.cors_origins),
-        allow_methods=["GET", "POST"],
-        allow_headers=["Authorization", "Content-Type", "Accept", "X-DevInsights-Cost"],
-        expose_headers=["X-Request-Id"], max_age=600)]
-    app = Starlette(routes=routes, middleware=middleware, lifespan=lifespan)
+    app = Starlette(routes=routes, middleware=[cors_middleware(settings.cors)],
+                    lifespan=lifespan)
     app.state.api = api
     return app
 
@@ -137,6 +150,17 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
 
 class CommandError(Exception):
     """A command cannot do what was asked; the message says why and what to do."""
+
+
+class FlagError(CommandError):
+    """A flag has a value the command cannot use (exit 2, as for a bad setting)."""
+
+
+class Parser(argparse.ArgumentParser):
+    """Reports a bad command line in one line, like every other error of the command."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: {message}; see `{self.prog} --help`\n")
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -151,13 +175,29 @@ async def _load_demo(settings: Settings) -> str:
         await store.close()
 
 
-def _listening_socket(host: str, port: int) -> socket.socket:
+async def _check_store_opens(settings: Settings) -> None:
+    """Open the store and close it, so a bad path fails here in one line rather than in the
+    app's lifespan, where uvicorn would log a traceback and exit 3."""
+    await open_store(settings).close()
+
+
+def _listening_socket(host: str, port: int, port_given_as: str) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     try:
+        # create_server would resolve it too, but report a failure as one about the port.
+        socket.getaddrinfo(host, port, family, socket.SOCK_STREAM)
         sock = socket.create_server((host, port), family=family)
+    except socket.gaierror as exc:
+        raise SettingsError(f"{{name}} {host} cannot be resolved ({exc.strerror}); pass another "
+                            f"{{name}}, {HOSTS_TO_USE}", setting="host") from None
     except OSError as exc:
-        raise CommandError(f"cannot listen on {host}:{port} ({exc.strerror}); pick another "
-                           "port with --port or DEVINSIGHTS_PORT") from None
+        reason = os.strerror(exc.errno) if exc.errno else str(exc)
+        if exc.errno == errno.EADDRNOTAVAIL:
+            raise SettingsError(f"{{name}} {host} is not an address of this machine, so it "
+                                f"cannot be bound ({reason}); pass another {{name}}, "
+                                f"{HOSTS_TO_USE}", setting="host") from None
+        raise CommandError(f"cannot listen on {host}:{port} ({reason}); pick another port "
+                           f"with {port_given_as}") from None
     # asyncio sets TCP_NODELAY only on sockets created with proto=IPPROTO_TCP, which
     # create_server's are not; without it every kept-alive request waits ~40 ms for Nagle.
     # Accepted connections inherit the option from the listening socket (Linux, BSD).
@@ -181,10 +221,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
     generated_secret = args.demo and settings.verification is None
     if generated_secret:
         settings = dataclasses.replace(settings, jwt_secret=secrets.token_urlsafe(32))
-    app = create_app(settings)  # fails early, with the fix, when no key is configured
     if args.demo:
-        asyncio.run(_load_demo(settings))
-    sock = _listening_socket(settings.host, settings.port)
+        settings = dataclasses.replace(settings, allow_local_origins=True)
+    app = create_app(settings)  # fails early, with the fix, when no key is configured
+    asyncio.run(_load_demo(settings) if args.demo else _check_store_opens(settings))
+    sock = _listening_socket(settings.host, settings.port,
+                             config.given_as("port", args, os.environ))
     port = sock.getsockname()[1]
     # A wildcard address is not one a browser can open; show the loopback one instead.
     shown_host = {"0.0.0.0": "127.0.0.1", "::": "[::1]"}.get(  # noqa: S104
@@ -195,6 +237,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     lines = [f"DevInsights API on {url} ({describe_store(settings)})",
              f"GraphiQL: {url}/graphql"]
     if args.demo:
+        lines.append(f"CORS: this demo run also allows local frontends "
+                     f"({config.LOCAL_ORIGINS_SHOWN}); allow other origins with "
+                     "DEVINSIGHTS_CORS_ORIGINS or --cors-origins.")
         token = _demo_token(settings)
         lines.append(f"Demo organization {demo.DEMO_ORG} is loaded; its admin is "
                      f"{demo.PEOPLE[0]['name']} ({demo.DEMO_ADMIN}).")
@@ -216,7 +261,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
     # out of the collector's full passes, which otherwise take 13-17 ms and make p99.
     gc.collect()
     gc.freeze()
-    server.run(sockets=[sock])
+    try:
+        server.run(sockets=[sock])
+    except SystemExit as exc:
+        if exc.code != STARTUP_FAILURE:
+            raise
+        raise CommandError("the app failed to start; the log line before this one says "
+                           "why") from None
     return 0
 
 
@@ -228,13 +279,14 @@ def cmd_token(args: argparse.Namespace) -> int:
             "DEVINSIGHTS_JWT_SECRET (at least 32 bytes) to the secret the server uses. With "
             "DEVINSIGHTS_JWT_PUBLIC_KEY or DEVINSIGHTS_JWT_JWKS_URL, tokens come from your "
             "identity provider instead.")
-    try:
-        keys.user_index(args.user)
-        keys.org_pk(args.org)
-    except keys.InvalidKeyPart as exc:
-        raise CommandError(str(exc)) from None
+    for flag, value, check in (("--user", args.user, keys.user_index),
+                               ("--org", args.org, keys.org_pk)):
+        try:
+            check(value)
+        except keys.InvalidKeyPart as exc:
+            raise FlagError(f"{flag} {value!r}: {exc}") from None
     if args.ttl < 1:
-        raise CommandError("--ttl must be at least 1 second")
+        raise FlagError(f"--ttl must be at least 1 second, not {args.ttl}")
     demo_admin = args.user == demo.DEMO_ADMIN and args.org == demo.DEMO_ORG
     email = args.email or (demo.PEOPLE[0]["email"] if demo_admin else None)
     name = args.name or (demo.PEOPLE[0]["name"] if demo_admin else None)
@@ -275,26 +327,54 @@ def cmd_demo_data(args: argparse.Namespace) -> int:
 
 
 def cmd_export_schema(args: argparse.Namespace) -> int:
-    printed = print_schema(build_schema()) + "\n"
-    path: Path = args.path
+    schema = build_schema()
+    path: Path = args.path or SCHEMA_FILE
+    printed = print_schema(schema) + "\n"
+    # possibleTypes.json goes beside schema.graphql: what a client copies, it finds together.
+    files = {path: printed, path.with_name(POSSIBLE_TYPES_NAME): possible_types_json(schema)}
     if args.check:
-        committed = path.read_text(encoding="utf-8") if path.exists() else ""
-        if committed != printed:
-            print(f"{path} is out of date with the code; run "
-                  "`devinsights export-schema --write` and commit the result", file=sys.stderr)
+        stale = [str(p) for p, text in files.items() if _committed(p) != text]
+        if stale:
+            print(f"{' and '.join(stale)} {'is' if len(stale) == 1 else 'are'} out of date "
+                  "with the code; run `devinsights export-schema --write` and commit the "
+                  "result", file=sys.stderr)
             return 1
-        print(f"{path} is up to date")
+        print(f"{' and '.join(map(str, files))} are up to date")
         return 0
     if args.write:
-        path.write_text(printed, encoding="utf-8")
-        print(f"wrote {path}")
+        for target, text in files.items():
+            _write(target, text, path_given=args.path is not None)
+            print(f"wrote {target}")
         return 0
     sys.stdout.write(printed)
     return 0
 
 
+def _committed(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return ""
+    except OSError as exc:
+        raise CommandError(f"cannot read {path} ({exc.strerror})") from None
+
+
+def _write(path: Path, text: str, *, path_given: bool) -> None:
+    try:
+        path.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        if not path.parent.is_dir():
+            if path_given:
+                raise FlagError(f"--path {path}: the folder {path.parent} does not exist; "
+                                "create it, or pass a --path in an existing folder") from None
+            raise CommandError(f"cannot write {path}: the folder {path.parent} does not "
+                               "exist; pass --path to write elsewhere") from None
+        raise CommandError(f"cannot write {path} ({exc.strerror}); pass --path to write "
+                           "elsewhere") from None
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="devinsights",
         description="DevInsights API: a multi-tenant GraphQL API over one DynamoDB table, "
                     "with an embedded SQLite store by default.",
@@ -334,14 +414,18 @@ def build_parser() -> argparse.ArgumentParser:
     token.add_argument("--ttl", type=int, default=3600, metavar="SECONDS",
                        help="lifetime in seconds (default 3600)")
     export = command("export-schema", cmd_export_schema, "Print the GraphQL schema (SDL), "
-                     "write it to schema/schema.graphql, or check that file is current.")
+                     f"write it to schema/schema.graphql with schema/{POSSIBLE_TYPES_NAME} "
+                     "(Apollo Client's possibleTypes) beside it, or check both are current.")
     mode = export.add_mutually_exclusive_group()
-    mode.add_argument("--write", action="store_true", help=f"write {SCHEMA_FILE.name}")
+    mode.add_argument("--write", action="store_true",
+                      help=f"write {SCHEMA_FILE.name} and {POSSIBLE_TYPES_NAME}")
     mode.add_argument("--check", action="store_true",
-                      help=f"exit 1 when the committed {SCHEMA_FILE.name} differs")
-    export.add_argument("--path", type=Path, default=SCHEMA_FILE,
-                        help="the schema file --write and --check use (default: the "
-                             "committed schema/schema.graphql)")
+                      help=f"exit 1 when the committed {SCHEMA_FILE.name} or "
+                           f"{POSSIBLE_TYPES_NAME} differs")
+    export.add_argument("--path", type=Path, default=None,
+                        help="the schema file --write and --check use, with "
+                             f"{POSSIBLE_TYPES_NAME} in its folder (default: the committed "
+                             "schema/schema.graphql)")
     return parser
 
 
@@ -349,9 +433,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         code: int = args.run(args)
-    except (CommandError, SettingsError, StoreError) as exc:
+    except SettingsError as exc:
+        print(f"devinsights {args.command}: {config.explain(exc, args)}", file=sys.stderr)
+        return 2
+    except (CommandError, StoreError) as exc:
         print(f"devinsights {args.command}: {exc}", file=sys.stderr)
-        return 2 if isinstance(exc, SettingsError) else 1
+        return 2 if isinstance(exc, FlagError) else 1
     except KeyboardInterrupt:
         return 130
     return code

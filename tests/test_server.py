@@ -1,10 +1,13 @@
-"""The `devinsights` command line, run as a user runs it: the installed script, in a subprocess."""
+"""The `devinsights` command line, run as a user runs it: the installed script, in a subprocess;
+and the app it serves, on a real socket."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import signal
 import socket
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -14,19 +17,28 @@ import pytest
 from datastore import members
 from datastore.demo import DEMO_ADMIN, DEMO_ORG
 from datastore.embedded import EmbeddedStore
+from schema.possible_types import FILE_NAME as POSSIBLE_TYPES_NAME
 from server import SCHEMA_FILE, create_app
 from tests.dynamo_proxy import DynamoProxy
 from tests.web.servers import (
+    APP_ORIGIN,
+    Served,
+    bearer,
     cli_env,
     devinsights,
     run_cli,
     serve_process,
+    serving,
+    settings_for,
+    token,
     wait_until_ready,
 )
 from web.settings import Settings, SettingsError
 
 SECRET = "cli-tests-hs256-secret-0123456789abcdefgh"
 VIEWER = {"query": "{ viewer { name role } organization { name } }"}
+POSSIBLE_TYPES_FILE = SCHEMA_FILE.with_name(POSSIBLE_TYPES_NAME)
+VITE = "http://localhost:5173"
 
 
 def test_help_lists_every_command(tmp_path: Path) -> None:
@@ -81,8 +93,8 @@ def test_token_refuses_an_id_that_cannot_be_part_of_a_key(tmp_path: Path) -> Non
     result = run_cli("token", "--user", "a#b", env=cli_env(tmp_path,
                                                            DEVINSIGHTS_JWT_SECRET=SECRET))
 
-    assert result.returncode == 1
-    assert "'#'" in result.stderr
+    assert result.returncode == 2
+    assert "--user 'a#b'" in result.stderr
 
 
 def test_a_bad_setting_exits_2_naming_the_variable(tmp_path: Path) -> None:
@@ -112,6 +124,7 @@ def test_serve_demo_prints_a_url_and_a_token_that_work_and_stops_cleanly(
         response = httpx.post(f"{served.url}/graphql", json=VIEWER, timeout=10,
                               headers={"Authorization": f"Bearer {served.token}"})
         page = httpx.get(f"{served.url}/graphql", headers={"Accept": "text/html"})
+        local = httpx.options(f"{served.url}/graphql", headers=preflight_from(VITE))
 
         served.process.send_signal(signal.SIGTERM)
         # uvicorn finishes the graceful shutdown, then re-raises the signal for supervisors.
@@ -120,6 +133,11 @@ def test_serve_demo_prints_a_url_and_a_token_that_work_and_stops_cleanly(
     assert response.json() == {"data": {"viewer": {"name": "Alice Developer", "role": "ADMIN"},
                                         "organization": {"name": "My Startup"}}}
     assert page.status_code == 200
+    assert local.headers["access-control-allow-origin"] == VITE
+    cors = [line for line in served.lines if line.startswith("CORS:")]
+    assert len(cors) == 1
+    assert "http://localhost:*" in cors[0]
+    assert "DEVINSIGHTS_CORS_ORIGINS or --cors-origins" in cors[0]
     assert "random secret" in "\n".join(served.lines)
     assert served.token not in "\n".join(served.log_lines)
     assert any('"stopped"' in line for line in served.log_lines)
@@ -246,6 +264,7 @@ def test_export_schema_check_passes_on_the_committed_schema(tmp_path: Path) -> N
 
     assert result.returncode == 0, result.stderr
     assert str(SCHEMA_FILE) in result.stdout
+    assert str(POSSIBLE_TYPES_FILE) in result.stdout
 
 
 def test_export_schema_check_fails_on_a_stale_file_and_says_how_to_fix_it(
@@ -259,7 +278,7 @@ def test_export_schema_check_fails_on_a_stale_file_and_says_how_to_fix_it(
     assert "export-schema --write" in result.stderr
 
 
-def test_export_schema_write_produces_a_file_that_check_accepts(tmp_path: Path) -> None:
+def test_export_schema_write_produces_files_that_check_accepts(tmp_path: Path) -> None:
     target = tmp_path / "schema.graphql"
 
     written = run_cli("export-schema", "--write", "--path", str(target), env=cli_env(tmp_path))
@@ -267,6 +286,22 @@ def test_export_schema_write_produces_a_file_that_check_accepts(tmp_path: Path) 
 
     assert (written.returncode, checked.returncode) == (0, 0)
     assert target.read_text() == SCHEMA_FILE.read_text()
+    assert (tmp_path / "possibleTypes.json").read_text() == POSSIBLE_TYPES_FILE.read_text()
+
+
+def test_export_schema_check_fails_on_stale_possible_types_and_says_how_to_fix_it(
+        tmp_path: Path) -> None:
+    target = tmp_path / "schema.graphql"
+    assert run_cli("export-schema", "--write", "--path", str(target),
+                   env=cli_env(tmp_path)).returncode == 0
+    (tmp_path / "possibleTypes.json").write_text('{"Error": []}\n')
+
+    result = run_cli("export-schema", "--check", "--path", str(target), env=cli_env(tmp_path))
+
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [
+        f"{tmp_path / 'possibleTypes.json'} is out of date with the code; run "
+        "`devinsights export-schema --write` and commit the result"]
 
 
 # create_app
@@ -288,3 +323,112 @@ def test_serve_on_a_port_in_use_exits_1_and_says_so(tmp_path: Path) -> None:
 
     assert result.returncode == 1
     assert f"cannot listen on 127.0.0.1:{port}" in result.stderr
+
+
+# CORS: which browser origins may call the API
+
+
+def preflight_from(origin: str) -> dict[str, str]:
+    return {"Origin": origin, "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "authorization, content-type"}
+
+
+def refusals(served: Served) -> list[str]:
+    return [line for line in served.logs.lines if "refused a CORS preflight" in line]
+
+
+@pytest.fixture(scope="module")
+def demo_served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    """Settings as `serve --demo` makes them: local frontends allowed besides APP_ORIGIN."""
+    settings = settings_for(tmp_path_factory.mktemp("demo"), allow_local_origins=True)
+    with serving(settings) as served:
+        yield served
+
+
+@pytest.mark.parametrize("origin", [VITE, "http://127.0.0.1:3000", "http://localhost"])
+def test_a_demo_run_answers_a_preflight_from_a_local_frontend_on_any_port(
+        demo_served: Served, origin: str) -> None:
+    response = httpx.options(demo_served.graphql_url, headers=preflight_from(origin))
+
+    assert response.status_code == 200
+    assert response.headers["access-control-allow-origin"] == origin
+    assert "POST" in response.headers["access-control-allow-methods"]
+    allowed = response.headers["access-control-allow-headers"].lower()
+    assert {"authorization", "content-type"} <= {h.strip() for h in allowed.split(",")}
+    assert "origin" in response.headers["vary"].lower()
+
+
+def test_a_demo_run_lets_a_local_frontend_read_a_response(demo_served: Served) -> None:
+    response = httpx.post(demo_served.graphql_url, json=VIEWER,
+                          headers={**bearer(token()), "Origin": VITE})
+
+    assert response.json()["data"]["viewer"]["name"] == "Alice Developer"
+    assert response.headers["access-control-allow-origin"] == VITE
+    assert "x-request-id" in response.headers["access-control-expose-headers"].lower()
+
+
+def test_a_demo_run_still_allows_the_configured_origins(demo_served: Served) -> None:
+    response = httpx.options(demo_served.graphql_url, headers=preflight_from(APP_ORIGIN))
+
+    assert response.headers["access-control-allow-origin"] == APP_ORIGIN
+
+
+@pytest.mark.parametrize("origin", ["http://evil.example", "http://localhost.evil.example:5173",
+                                    "http://evil.example/?http://localhost:5173",
+                                    "http://127.0.0.1.evil.example"])
+def test_a_demo_run_refuses_other_origins_and_logs_one_line_naming_the_setting(
+        demo_served: Served, origin: str) -> None:
+    secret = token(jti=origin)  # a token of its own, to look for in the log
+
+    response = httpx.options(demo_served.graphql_url,
+                             headers={**preflight_from(origin), **bearer(secret)})
+
+    assert response.status_code == 400
+    assert "access-control-allow-origin" not in response.headers
+    lines = [json.loads(line) for line in refusals(demo_served)]
+    assert [e["origin"] for e in lines].count(origin) == 1
+    entry = next(e for e in lines if e["origin"] == origin)
+    assert (entry["logger"], entry["level"], entry["status"]) == ("devinsights.request",
+                                                                  "info", 400)
+    assert "DEVINSIGHTS_CORS_ORIGINS" in entry["message"]
+    assert origin in entry["message"]
+    assert secret not in demo_served.logs.text
+
+
+def test_without_demo_a_local_frontend_is_refused(served_plain: Served) -> None:
+    response = httpx.options(served_plain.graphql_url, headers=preflight_from(VITE))
+
+    assert response.status_code == 400
+    assert "access-control-allow-origin" not in response.headers
+    assert any(json.loads(line)["origin"] == VITE for line in refusals(served_plain))
+
+
+def test_without_demo_a_local_frontend_listed_in_the_setting_is_allowed(
+        tmp_path: Path) -> None:
+    with serving(settings_for(tmp_path, cors_origins=(VITE,))) as served:
+        listed = httpx.options(served.graphql_url, headers=preflight_from(VITE))
+        other_port = httpx.options(served.graphql_url,
+                                   headers=preflight_from("http://localhost:5174"))
+
+    assert listed.headers["access-control-allow-origin"] == VITE
+    assert other_port.status_code == 400
+
+
+@pytest.fixture(scope="module")
+def served_plain(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    with serving(settings_for(tmp_path_factory.mktemp("plain"))) as served:
+        yield served
+
+
+@pytest.mark.parametrize(("settings", "origin", "allowed"), [
+    (Settings(allow_local_origins=True), VITE, True),
+    (Settings(allow_local_origins=True), "http://[::1]:8080", True),
+    (Settings(allow_local_origins=True), "http://localhost:5173.evil.example", False),
+    (Settings(allow_local_origins=True), "null", False),
+    (Settings(), VITE, False),
+    (Settings(cors_origins=(VITE,)), VITE, True),
+    (Settings(cors_origins=("*",)), "https://anything.example", True),
+])
+def test_the_cors_policy_is_one_rule_for_http_and_websocket(
+        settings: Settings, origin: str, allowed: bool) -> None:
+    assert settings.cors.allows(origin) is allowed

@@ -8,6 +8,8 @@
   as legacy clients expect.
 - A POST must declare a JSON content type. Browsers cannot send that cross-site without a
   CORS preflight, so a simple cross-site form or text/plain POST never reaches the schema.
+  A preflight refused for its origin is logged once, naming the origin and the setting that
+  would allow it, since the browser shows the page's developer only a bare CORS error.
 - Every GraphQL request needs a bearer token; without a valid one the answer is a 401 that
   says what was wrong, with no ``data``.
 - Every store call a request makes is counted in its log line (the quota flush and failed
@@ -24,6 +26,9 @@ from typing import Any
 
 import orjson
 from graphql import GraphQLError
+from starlette.datastructures import Headers
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from strawberry.exceptions import MissingQueryError
@@ -36,9 +41,11 @@ from datastore.errors import StoreError, StoreThrottled
 from datastore.store import CallLog, current_calls
 from resolvers.context import Caller, make_context
 from schema.errors import with_request_code
-from web.api import Api, RequestLog, StoreNotOpen
+from web.api import Api, RequestLog, StoreNotOpen, new_request_id
 from web.auth import InvalidToken, KeysUnavailable
+from web.logs import request_logger
 from web.quota import QuotaExceeded
+from web.settings import CorsPolicy
 
 log = logging.getLogger("devinsights.http")
 
@@ -47,6 +54,7 @@ GRAPHQL_RESPONSE = "application/graphql-response+json"
 HTML = "text/html"
 REQUEST_TYPES = (JSON, GRAPHQL_RESPONSE)
 COST_HEADER = "x-devinsights-cost"
+MAX_LOGGED_ORIGIN = 200  # an Origin header is the client's to make as long as it likes
 
 IdePage = Callable[[Request], Awaitable[Response]]
 
@@ -403,3 +411,31 @@ class GraphQLHttp:
         if cost:
             payload.setdefault("extensions", {})["cost"] = (rl.calls if first else calls).cost()
         return status, payload
+
+
+# CORS
+
+
+class LoggedCORSMiddleware(CORSMiddleware):
+    """Starlette's CORS, plus one request-log line for a preflight refused for its origin."""
+
+    def preflight_response(self, request_headers: Headers) -> Response:
+        response = super().preflight_response(request_headers)
+        origin = request_headers["origin"]
+        if response.status_code == 400 and not self.is_allowed_origin(origin):
+            shown = origin[:MAX_LOGGED_ORIGIN]
+            request_logger().info(
+                "refused a CORS preflight from %s: add it to DEVINSIGHTS_CORS_ORIGINS "
+                "(or --cors-origins) to allow it", shown,
+                extra={"fields": {"requestId": new_request_id(), "kind": "preflight",
+                                  "method": "OPTIONS", "status": 400, "origin": shown,
+                                  "allowWith": "DEVINSIGHTS_CORS_ORIGINS"}})
+        return response
+
+
+def cors_middleware(policy: CorsPolicy) -> Middleware:
+    return Middleware(
+        LoggedCORSMiddleware, allow_origins=list(policy.origins),
+        allow_origin_regex=policy.origin_regex, allow_methods=["GET", "POST"],
+        allow_headers=["Authorization", "Content-Type", "Accept", "X-DevInsights-Cost"],
+        expose_headers=["X-Request-Id"], max_age=600)

@@ -13,11 +13,15 @@ import functools
 import hashlib
 import hmac
 import logging
+import re
 import secrets
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
+from botocore.exceptions import InvalidRegionError
+from botocore.utils import is_valid_endpoint_url, is_valid_ipv6_endpoint_url, validate_region_name
 from strawberry.http.websocket_origin import normalize_origin
 
 log = logging.getLogger("devinsights.settings")
@@ -25,10 +29,43 @@ log = logging.getLogger("devinsights.settings")
 StoreBackend = Literal["embedded", "dynamodb"]
 MIN_SECRET_BYTES = 32
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+# The pages a developer serves on this machine (Vite, webpack, Next), on any port: what
+# `serve --demo` allows besides DEVINSIGHTS_CORS_ORIGINS. Matched against the whole origin.
+LOCAL_ORIGINS = r"https?://(localhost|127\.0\.0\.1|\[::1\])(:[0-9]{1,5})?"
+LOCAL_ORIGINS_SHOWN = "http://localhost:*, http://127.0.0.1:*"
 
 
 class SettingsError(ValueError):
-    """A setting has a value the server cannot run with; the message names the variable."""
+    """A setting has a value the server cannot run with; the message names the setting.
+
+    When the error is about one setting, ``message`` says ``{name}`` where its name goes:
+    its variable by default, or the flag the value came from (``named``), so the person
+    reading it is pointed at what they typed.
+    """
+
+    def __init__(self, message: str, *, setting: str | None = None) -> None:
+        self.setting = setting
+        self.template = message
+        super().__init__(self.named(BY_NAME[setting].env) if setting else message)
+
+    def named(self, name: str) -> str:
+        return self.template.replace("{name}", name)
+
+
+@dataclass(frozen=True, slots=True)
+class CorsPolicy:
+    """The browser origins allowed to call the API, over HTTP (CORS) and WebSocket alike."""
+
+    origins: tuple[str, ...] = ()
+    origin_regex: str | None = None  # Starlette's allow_origin_regex: a whole-origin match
+
+    def allows(self, origin: str) -> bool:
+        normalized = normalize_origin(origin)
+        if normalized is None:
+            return "*" in self.origins
+        return ("*" in self.origins or normalized in self.origins
+                or (self.origin_regex is not None
+                    and re.fullmatch(self.origin_regex, normalized) is not None))
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +98,8 @@ class Settings:
     port: int = 8000
     shutdown_timeout_seconds: float = 10.0
     ws_init_timeout_seconds: float = 10.0
+    # Not an option: `serve --demo` turns it on, so a local frontend works out of the box.
+    allow_local_origins: bool = False
 
     def __post_init__(self) -> None:
         _check(self)
@@ -85,6 +124,11 @@ class Settings:
                             hashlib.sha256).digest()
         return _process_cursor_key()
 
+    @property
+    def cors(self) -> CorsPolicy:
+        return CorsPolicy(self.cors_origins,
+                          LOCAL_ORIGINS if self.allow_local_origins else None)
+
 
 @functools.cache
 def _process_cursor_key() -> bytes:
@@ -96,8 +140,16 @@ def _process_cursor_key() -> bytes:
 
 def _check(s: Settings) -> None:
     if s.store not in ("embedded", "dynamodb"):
-        raise SettingsError(f"DEVINSIGHTS_STORE must be 'embedded' or 'dynamodb', not "
-                            f"{s.store!r}")
+        raise SettingsError(f"{{name}} must be 'embedded' or 'dynamodb', not {s.store!r}",
+                            setting="store")
+    try:
+        validate_region_name(s.dynamodb_region)
+    except InvalidRegionError:
+        raise SettingsError(f"{{name}} must be an AWS region such as us-east-1, not "
+                            f"{s.dynamodb_region!r}", setting="dynamodb_region") from None
+    if s.dynamodb_endpoint_url is not None and not _is_endpoint(s.dynamodb_endpoint_url):
+        raise SettingsError(f"{{name}} must be an http(s) URL such as http://localhost:8001, "
+                            f"not {s.dynamodb_endpoint_url!r}", setting="dynamodb_endpoint_url")
     keys = [name for name, value in (("DEVINSIGHTS_JWT_SECRET", s.jwt_secret),
                                      ("DEVINSIGHTS_JWT_PUBLIC_KEY", s.jwt_public_key),
                                      ("DEVINSIGHTS_JWT_JWKS_URL", s.jwt_jwks_url)) if value]
@@ -115,8 +167,9 @@ def _check(s: Settings) -> None:
         raise SettingsError("DEVINSIGHTS_JWT_ORG_CLAIM must not be empty")
     for origin in s.cors_origins:
         if origin != "*" and normalize_origin(origin) != origin.rstrip("/"):
-            raise SettingsError(f"DEVINSIGHTS_CORS_ORIGINS: {origin!r} is not an origin like "
-                                "https://app.example.com (scheme, host, optional port)")
+            raise SettingsError(f"{{name}}: {origin!r} is not an origin like "
+                                "https://app.example.com (scheme, host, optional port)",
+                                setting="cors_origins")
     for name, number in (("DEVINSIGHTS_MAX_BODY_BYTES", s.max_body_bytes),
                          ("DEVINSIGHTS_MAX_DEPTH", s.max_depth),
                          ("DEVINSIGHTS_MAX_ALIASES", s.max_aliases),
@@ -128,9 +181,20 @@ def _check(s: Settings) -> None:
     if s.jwt_leeway_seconds < 0 or s.jwks_refresh_seconds < 0:
         raise SettingsError("JWT leeway and JWKS refresh interval must not be negative")
     if s.log_level not in LOG_LEVELS:
-        raise SettingsError(f"DEVINSIGHTS_LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}")
+        raise SettingsError(f"{{name}} must be one of {', '.join(LOG_LEVELS)}, not "
+                            f"{s.log_level!r}", setting="log_level")
+    if not s.host.strip():
+        raise SettingsError("{name} must not be empty; use 127.0.0.1, or 0.0.0.0 for every "
+                            "interface", setting="host")
     if not 0 <= s.port <= 65535:
-        raise SettingsError("DEVINSIGHTS_PORT must be between 0 and 65535")
+        raise SettingsError(f"{{name}} must be between 0 and 65535 (0 picks a free port), not "
+                            f"{s.port}", setting="port")
+
+
+def _is_endpoint(url: str) -> bool:
+    # botocore's own test, which raises a bare ValueError deep in client creation otherwise.
+    return (urlsplit(url).scheme in ("http", "https")
+            and (is_valid_endpoint_url(url) or is_valid_ipv6_endpoint_url(url)))
 
 
 # Parsing
@@ -227,6 +291,8 @@ OPTIONS: tuple[Option, ...] = (
            "how long a WebSocket may wait before connection_init (default 10)", parse=float),
 )
 BY_NAME = {o.name: o for o in OPTIONS}
+EXPECTED: dict[Callable[[str], Any], str] = {int: "a whole number", float: "a number",
+                                             _bool: "true or false"}
 
 
 def from_env(environ: Mapping[str, str], **overrides: Any) -> Settings:
@@ -238,8 +304,9 @@ def from_env(environ: Mapping[str, str], **overrides: Any) -> Settings:
             continue
         try:
             values[option.name] = option.parse(raw)
-        except ValueError as exc:
-            raise SettingsError(f"{option.env}: {exc}") from None
+        except ValueError:
+            expected = EXPECTED.get(option.parse, "a valid value")
+            raise SettingsError(f"{option.env} must be {expected}, not {raw!r}") from None
     values.update({k: v for k, v in overrides.items() if v is not None})
     public_key = values.get("jwt_public_key")
     if isinstance(public_key, str) and not public_key.lstrip().startswith("-----BEGIN"):
@@ -272,6 +339,29 @@ def add_flags(parser: argparse.ArgumentParser, names: Iterable[str]) -> None:
 def from_args(args: argparse.Namespace, environ: Mapping[str, str]) -> Settings:
     given = {o.name: getattr(args, o.name) for o in OPTIONS if hasattr(args, o.name)}
     return from_env(environ, **given)
+
+
+def _flag_given(name: str, args: argparse.Namespace) -> str | None:
+    flag = BY_NAME[name].flag
+    return flag if flag is not None and getattr(args, name, None) is not None else None
+
+
+def given_as(name: str, args: argparse.Namespace, environ: Mapping[str, str]) -> str:
+    """How the person set ``name``: the flag they passed, else the variable they set, else
+    both, as the two ways to set it."""
+    option = BY_NAME[name]
+    flag = _flag_given(name, args)
+    if flag is not None:
+        return flag
+    if environ.get(option.env) or option.flag is None:
+        return option.env
+    return f"{option.flag} or {option.env}"
+
+
+def explain(error: SettingsError, args: argparse.Namespace) -> str:
+    """The error naming the flag when the value came from one, else the variable."""
+    flag = _flag_given(error.setting, args) if error.setting is not None else None
+    return error.named(flag) if flag is not None else str(error)
 
 
 def with_changes(settings: Settings, **changes: Any) -> Settings:
