@@ -216,7 +216,6 @@ class Organization(Node):
     updated_at: datetime.datetime
     version: int
     owner_id: strawberry.Private[str]
-    record: strawberry.Private[records.Organization]
 
     @strawberry.field(graphql_type=Optional["Member"])
     def owner(self, info: strawberry.Info) -> Maybe[Member]:
@@ -247,7 +246,7 @@ class Organization(Node):
                                     limit=_int(storage.get("limit")))
                 if isinstance(storage, dict) else None),
             created_at=from_ms(o.created_at), updated_at=from_ms(o.updated_at),
-            version=o.version, owner_id=o.owner_id, record=o,
+            version=o.version, owner_id=o.owner_id,
         )
 
 

@@ -23,7 +23,7 @@ import orjson
 from graphql import GraphQLError, get_operation_ast, parse
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 from strawberry.exceptions import MissingQueryError
-from strawberry.http.websocket_origin import is_same_origin, normalize_origin
+from strawberry.http.websocket_origin import is_same_origin
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.types import ExecutionResult
 from strawberry.types.execution import PreExecutionError
@@ -36,6 +36,7 @@ from web.api import Api, RequestLog, StoreNotOpen
 from web.auth import InvalidToken, KeysUnavailable, bearer_token
 from web.http import error_body, formatted, is_request_error
 from web.quota import QuotaExceeded
+from web.settings import CorsPolicy
 
 log = logging.getLogger("devinsights.subscriptions")
 
@@ -70,13 +71,13 @@ def operation_type(query: str, name: str | None, max_tokens: int) -> OperationTy
     return None if operation is None else OperationType(operation.operation.value)
 
 
-def origin_allowed(websocket: WebSocket, allowed: tuple[str, ...]) -> bool:
+def origin_allowed(websocket: WebSocket, cors: CorsPolicy) -> bool:
     origin = websocket.headers.get("origin")
     if origin is None:
         return True  # not a browser: nothing to hijack
     if is_same_origin(origin, websocket.headers.get("host")):
         return True
-    return "*" in allowed or normalize_origin(origin) in allowed
+    return cors.allows(origin)
 
 
 def _reason(text: str) -> str:
@@ -88,7 +89,7 @@ class SubscriptionServer:
         self.api = api
 
     async def endpoint(self, websocket: WebSocket) -> None:
-        if not origin_allowed(websocket, self.api.settings.cors_origins):
+        if not origin_allowed(websocket, self.api.settings.cors):
             log.warning("refused a WebSocket from a cross-site origin",
                         extra={"fields": {"origin": websocket.headers.get("origin")}})
             await websocket.close(code=1008)  # before accept: the handshake gets a 403

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from graphql import GraphQLInputObjectType, GraphQLObjectType
 from strawberry.printer import print_schema
 
 from schema import build_schema
@@ -19,9 +20,18 @@ def test_committed_schema_matches_the_code() -> None:
 
 
 def test_no_argument_takes_an_organization_id() -> None:
-    text = COMMITTED.read_text()
-    assert "orgId" not in text
-    assert "organizationId" not in text
+    """The token decides the organization: no argument or input field may name one (the
+    plain `organizationId` exists only as an output field)."""
+    graphql_schema = build_schema()._schema
+    taken: dict[str, str] = {}  # the name a caller passes -> where
+    for type_ in graphql_schema.type_map.values():
+        if isinstance(type_, GraphQLObjectType):
+            taken |= {a: f"{type_.name}.{f}({a})" for f, field in type_.fields.items()
+                      for a in field.args}
+        if isinstance(type_, GraphQLInputObjectType):
+            taken |= {f: f"{type_.name}.{f}" for f in type_.fields}
+    assert "userId" in taken  # the walk found the arguments
+    assert not [where for name, where in taken.items() if "org" in name.lower()]
 
 
 def test_invitations_never_expose_a_token_field() -> None:

@@ -426,3 +426,14 @@ async def test_a_store_that_fails_before_a_socket_query_runs_is_an_error_message
     assert [m["type"] for m in messages] == ["error"]
     assert messages[0]["payload"][0]["extensions"]["code"] == "SERVICE_UNAVAILABLE"
     assert "disk" not in orjson.dumps(messages).decode()
+
+
+async def test_a_demo_server_accepts_sockets_from_local_frontends_only(tmp_path: Path) -> None:
+    with serving(settings_for(tmp_path, allow_local_origins=True), demo_data=False) as demo:
+        async with raw_socket(demo, origin="http://localhost:5173") as ws:
+            await send(ws, {"type": "ping"})
+            assert (await receive(ws))["type"] == "pong"
+        with pytest.raises(InvalidStatus) as refused:
+            async with raw_socket(demo, origin="http://localhost.evil.example:5173"):
+                pass
+    assert refused.value.response.status_code == 403
