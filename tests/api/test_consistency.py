@@ -15,7 +15,7 @@ import pytest
 
 from datastore import keys, members
 from datastore.dynamodb import DynamoStore
-from datastore.records import MemberStatus, Role
+from datastore.records import Role
 from datastore.store import Item, Query, Store
 from tests.api.conftest import ALICE, BOB, CHARLIE, Api, acting_as
 from tests.api.test_mutations import FOUNDER, NEWBIE
@@ -90,8 +90,7 @@ async def remove_bob(api: Api) -> None:
 
 
 async def suspend_bob(api: Api) -> None:
-    await members.update_fields(api.store, await acting_as(api, ALICE), BOB.user_id,
-                                {"status": MemberStatus.SUSPENDED.value})
+    await members.suspend(api.store, await acting_as(api, ALICE), BOB.user_id)
 
 
 @pytest.mark.parametrize("change", [demote_bob, remove_bob, suspend_bob],
@@ -101,9 +100,9 @@ async def suspend_bob(api: Api) -> None:
      "invitation.created"),
     ('mutation { updateOrganizationSettings(input: {expectedVersion: 1, name: "Bob Inc"}) '
      "{ __typename } }", "organization.settings_updated"),
-    (f'mutation {{ changeMemberRole(userId: "{CHARLIE.user_id}", role: VIEWER) '
+    (f'mutation {{ changeMemberRole(input: {{userId: "{CHARLIE.user_id}", role: VIEWER}}) '
      "{ __typename } }", "member.role_changed"),
-    ('mutation { generateTeamReport(date: "2030-01-01") { __typename } }',
+    ('mutation { generateTeamReport(input: {date: "2030-01-01"}) { __typename } }',
      "team_report.generated"),
 ], ids=["invite", "settings", "role", "report"])
 async def test_an_admin_mutation_whose_actor_lost_the_right_meanwhile_writes_nothing(
@@ -129,7 +128,7 @@ async def test_preferences_of_a_member_suspended_meanwhile_are_not_written(api: 
     hook.add("transact", Meanwhile(api, suspend_bob))
     try:
         outcome = await api.run('mutation { updateMyPreferences(input: {language: "de"}) '
-                                "{ __typename ... on Error { code } } }", BOB)
+                                "{ __typename ... on MutationError { code } } }", BOB)
     finally:
         api.store.fault_hook = None
 
@@ -145,7 +144,7 @@ async def test_preferences_of_a_member_suspended_meanwhile_are_not_written(api: 
 
 async def invite_eve(api: Api) -> dict[str, Any]:
     data = await api.ok('mutation { inviteMember(input: {email: "eve@startup.com"}) { '
-                        "... on InviteMemberSuccess { token invitation { id } } } }")
+                        "... on InviteMemberSuccess { token invitation { invitationId } } } }")
     result: dict[str, Any] = data["inviteMember"]
     return result
 
@@ -160,19 +159,20 @@ class Case:
 
 
 LOST = [
-    Case("organization.created", 'mutation { createOrganization(name: "Fresh") { __typename } }',
+    Case("organization.created",
+         'mutation { createOrganization(input: {name: "Fresh"}) { __typename } }',
          FOUNDER, org=FOUNDER.org_id),
     Case("organization.settings_updated", 'mutation { updateOrganizationSettings(input: '
          '{expectedVersion: 1, name: "Renamed"}) { __typename } }'),
     Case("invitation.created",
          'mutation { inviteMember(input: {email: "zed@startup.com"}) { __typename } }'),
-    Case("invitation.accepted", "mutation($t: String!) { acceptInvitation(token: $t) "
+    Case("invitation.accepted", "mutation($t: String!) { acceptInvitation(input: {token: $t}) "
          "{ __typename } }", NEWBIE, needs_invitation=True),
-    Case("invitation.revoked", "mutation($i: ID!) { revokeInvitation(id: $i) "
+    Case("invitation.revoked", "mutation($i: ID!) { revokeInvitation(input: {invitationId: $i}) "
          "{ __typename } }", needs_invitation=True),
-    Case("member.role_changed", f'mutation {{ changeMemberRole(userId: "{CHARLIE.user_id}", '
-         "role: VIEWER) { __typename } }"),
-    Case("member.removed", f'mutation {{ removeMember(userId: "{CHARLIE.user_id}") '
+    Case("member.role_changed", 'mutation { changeMemberRole(input: '
+         f'{{userId: "{CHARLIE.user_id}", role: VIEWER}}) {{ __typename }} }}'),
+    Case("member.removed", f'mutation {{ removeMember(input: {{userId: "{CHARLIE.user_id}"}}) '
          "{ __typename } }"),
     Case("member.preferences_updated", 'mutation { updateMyPreferences(input: '
          '{language: "de"}) { __typename } }'),
@@ -180,7 +180,7 @@ LOST = [
          '"charlie-junior", codeQuality: {overallScore: 7}, metrics: {}, burnoutRisk: {}}) '
          "{ __typename } }"),
     Case("team_report.generated",
-         'mutation { generateTeamReport(date: "2030-01-01") { __typename } }'),
+         'mutation { generateTeamReport(input: {date: "2030-01-01"}) { __typename } }'),
 ]
 
 
@@ -190,7 +190,7 @@ async def test_a_mutation_whose_answer_was_lost_reports_success_and_wrote_once(
     variables: dict[str, Any] = {}
     if case.needs_invitation:
         invitation = await invite_eve(api)
-        variables = {"t": invitation["token"], "i": invitation["invitation"]["id"]}
+        variables = {"t": invitation["token"], "i": invitation["invitation"]["invitationId"]}
         variables = {k: v for k, v in variables.items() if f"${k}" in case.document}
     before = await events(api.store, case.action, case.org)
     lost = lose_the_next_transaction_answer(api, request)
@@ -223,15 +223,15 @@ def lose_the_next_transaction_answer(api: Api, request: pytest.FixtureRequest
 # the caller's: acceptInvitation's actions are the seat counter, the person, the email claim,
 # the invitation and the event.
 
-ACCEPT = ("mutation($t: String!) { acceptInvitation(token: $t) { __typename "
+ACCEPT = ("mutation($t: String!) { acceptInvitation(input: {token: $t}) { __typename "
           "... on MemberLimitReached { maxMembers } } }")
 OK = "None"
 
 
 @pytest.mark.dynamodb_only
 @pytest.mark.parametrize(("reasons", "times", "typename", "code"), [
-    (["TransactionConflict", OK, OK, OK, OK], 1, "MemberSuccess", None),
-    (["ThrottlingError", OK, OK, OK, OK], 2, "MemberSuccess", None),
+    (["TransactionConflict", OK, OK, OK, OK], 1, "AcceptInvitationSuccess", None),
+    (["ThrottlingError", OK, OK, OK, OK], 2, "AcceptInvitationSuccess", None),
     (["ConditionalCheckFailed", OK, OK, OK, OK], 1, "MemberLimitReached", None),
     (["TransactionConflict", OK, "ConditionalCheckFailed", OK, OK], 1, "EmailTaken", None),
     ([OK, OK, OK, "ConditionalCheckFailed", OK], 1, "InvitationUnavailable", None),
@@ -255,7 +255,7 @@ async def test_a_canceled_transaction_answers_for_the_action_that_failed(
         assert outcome.data is not None
         assert outcome.data["acceptInvitation"]["__typename"] == typename
     joined = await api.store.get(keys.member(ORG, NEWBIE.user_id), consistent=True)
-    assert (joined is not None) == (typename == "MemberSuccess")
+    assert (joined is not None) == (typename == "AcceptInvitationSuccess")
     if typename == "MemberLimitReached":
         assert outcome.data == {"acceptInvitation": {"__typename": "MemberLimitReached",
                                                      "maxMembers": 100}}

@@ -20,8 +20,10 @@ from tests.api.test_batching import DASHBOARD
 from tests.conftest import TABLE
 from tests.dynamo_proxy import item_size
 
-TEAM_ANALYTICS = "{ teamGitHubData { githubUsername codeQuality { overallScore } } }"
-TEAM_ANALYTICS_WITH_PEOPLE = "{ teamGitHubData { githubUsername member { name } } }"
+TEAM_ANALYTICS = ("{ teamGitHubData(first: 100) { edges { node { githubUsername "
+                  "codeQuality { overallScore } } } } }")
+TEAM_ANALYTICS_WITH_PEOPLE = ("{ teamGitHubData(first: 100) { edges { node { githubUsername "
+                              "member { name } } } } }")
 
 
 def units(size: int) -> int:
@@ -70,9 +72,9 @@ async def test_the_dashboard_of_100_members_reads_at_most_1_5_times_its_floor(
 async def test_the_latest_report_is_read_without_a_second_report(
         api: Api, moto_client: Any) -> None:
     for date in ("2020-01-01", "2020-01-02"):
-        data = await api.ok(f'mutation {{ generateTeamReport(date: "{date}") {{ __typename '
-                            "} }")
-        assert data["generateTeamReport"]["__typename"] == "TeamReportSuccess"
+        data = await api.ok(f'mutation {{ generateTeamReport(input: {{date: "{date}"}}) '
+                            "{ __typename } }")
+        assert data["generateTeamReport"]["__typename"] == "GenerateTeamReportSuccess"
     api.settle()
     stored = partition(moto_client, demo.DEMO_ORG)
     latest = max(k for k in stored if k.startswith("TEAM_REPORT#"))
@@ -97,15 +99,19 @@ async def test_team_analytics_read_no_member_item_unless_people_are_asked_for(
     assert plain.calls.calls == {"batch_get": 1, "query": 1}  # the caller, the analytics
     # every analysed person is wanted: one Query of the people, not a BatchGetItem each
     assert with_people.calls.calls == {"batch_get": 1, "query": 2}
+    assert plain.data is not None
     assert with_people.data is not None
-    assert all(g["member"] is not None for g in with_people.data["teamGitHubData"])
+    assert len(plain.data["teamGitHubData"]["edges"]) == size
+    people = [e["node"]["member"] for e in with_people.data["teamGitHubData"]["edges"]]
+    assert len(people) == size
+    assert all(p is not None for p in people)
 
 
 @pytest.mark.parametrize("store", ["embedded"], indirect=True)
 async def test_a_few_people_wanted_of_a_big_team_are_fetched_by_key(api: Api) -> None:
     admin = await team_of(api, 100)
     wanted = [f"{admin.org_id}-u{i:04d}" for i in (3, 50, 97)]
-    document = "{ " + " ".join(f'm{i}: member(id: "{u}") {{ name }}'
+    document = "{ " + " ".join(f'm{i}: member(userId: "{u}") {{ name }}'
                                for i, u in enumerate(wanted)) + " }"
 
     outcome = await api.run(document, admin)

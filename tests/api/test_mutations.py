@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import datetime
 from typing import Any
 
 from datastore import demo, keys
@@ -12,7 +13,7 @@ from resolvers.context import Caller
 from tests.api.conftest import ALICE, BOB, CHARLIE, DIANA, Api
 from tests.conftest import Clock
 
-ERR = "__typename ... on Error { code message }"
+ERR = "__typename ... on MutationError { code message }"
 NEWBIE = Caller("user-new-777", demo.DEMO_ORG, "eve@startup.com", "Eve New")
 FOUNDER = Caller("user-founder-1", "org-fresh-1", "founder@fresh.io", "Fran Founder")
 
@@ -25,6 +26,12 @@ async def mutate(api: Api, field: str, args: str, selection: str = "",
                         variables)
     result: dict[str, Any] = data[field]
     return result
+
+
+def iso(seconds: int) -> str:
+    """An instant of epoch seconds as the API's DateTime shows it."""
+    return datetime.datetime.fromtimestamp(seconds, datetime.UTC).strftime(
+        "%Y-%m-%dT%H:%M:%S.000Z")
 
 
 async def org_item(api: Api) -> dict[str, Any]:
@@ -47,7 +54,7 @@ async def latest_action(api: Api) -> str:
 
 async def invite(api: Api, email: str = "eve@startup.com", role: str = "MEMBER") -> str:
     result = await mutate(api, "inviteMember", f'input: {{email: "{email}", role: {role}}}',
-                          "... on InviteMemberSuccess { token invitation { id status } }")
+                          "... on InviteMemberSuccess { token invitation { invitationId status } }")
     assert result["__typename"] == "InviteMemberSuccess", result
     token: str = result["token"]
     return token
@@ -57,12 +64,13 @@ async def invite(api: Api, email: str = "eve@startup.com", role: str = "MEMBER")
 
 
 async def test_create_organization_makes_the_caller_its_admin(api: Api) -> None:
-    result = await mutate(api, "createOrganization", 'name: "Fresh", plan: "pro"',
-                          "... on CreateOrganizationSuccess { organization { id name "
-                          "currentMembers maxMembers } admin { id role email } }", FOUNDER)
-    assert result["organization"] == {"id": "org-fresh-1", "name": "Fresh",
-                                      "currentMembers": 1, "maxMembers": 100}
-    assert result["admin"] == {"id": "user-founder-1", "role": "ADMIN",
+    result = await mutate(api, "createOrganization", 'input: {name: "Fresh", plan: PRO}',
+                          "... on CreateOrganizationSuccess { organization { organizationId "
+                          "name plan currentMembers maxMembers } admin { userId role email } }",
+                          FOUNDER)
+    assert result["organization"] == {"organizationId": "org-fresh-1", "name": "Fresh",
+                                      "plan": "PRO", "currentMembers": 1, "maxMembers": 100}
+    assert result["admin"] == {"userId": "user-founder-1", "role": "ADMIN",
                                "email": "founder@fresh.io"}
     api.settle()  # the feed is GSI2: eventually consistent
     data = await api.ok("{ viewer { role } activity { edges { node { action } } } }", FOUNDER)
@@ -72,15 +80,21 @@ async def test_create_organization_makes_the_caller_its_admin(api: Api) -> None:
 
 async def test_create_organization_refuses_an_existing_organization(api: Api) -> None:
     outsider = Caller("user-x", demo.DEMO_ORG, "x@y.io", "X")
-    result = await mutate(api, "createOrganization", 'name: "Takeover"', caller=outsider)
+    result = await mutate(api, "createOrganization", 'input: {name: "Takeover"}',
+                          caller=outsider)
     assert result["code"] == "ALREADY_EXISTS"
     assert (await org_item(api))["name"] == "My Startup"
 
 
 async def test_create_organization_validates_its_plan(api: Api) -> None:
-    result = await mutate(api, "createOrganization", 'name: "Fresh", plan: "platinum"',
-                          "... on ValidationError { field }", FOUNDER)
-    assert (result["code"], result["field"]) == ("VALIDATION", "plan")
+    # The plan is an enum: GraphQL validation refuses any other value before the mutation runs.
+    for plan in ("PLATINUM", '"pro"'):
+        outcome = await api.run(f'mutation {{ createOrganization(input: {{name: "Fresh", '
+                                f"plan: {plan}}}) {{ {ERR} }} }}", FOUNDER)
+        assert outcome.data is None, plan
+        [error] = outcome.errors
+        assert "'Plan'" in error["message"], plan
+        assert "path" not in error, plan  # refused as a request, before anything ran
     assert await api.store.get(
         keys.organization("org-fresh-1"), consistent=True) is None
 
@@ -92,7 +106,8 @@ async def test_update_settings_bumps_the_version(api: Api) -> None:
     result = await mutate(api, "updateOrganizationSettings",
                           'input: {expectedVersion: 1, timezone: "Europe/Berlin", '
                           "features: {aiReports: false}}",
-                          "... on OrganizationSuccess { organization { version settings { "
+                          "... on UpdateOrganizationSettingsSuccess { organization { "
+                          "version settings { "
                           "timezone features { aiReports codeQuality } } } }")
     org = result["organization"]
     assert org["version"] == 2
@@ -114,7 +129,7 @@ async def test_two_concurrent_settings_updates_one_wins(api: Api) -> None:
         mutate(api, "updateOrganizationSettings", f'input: {{expectedVersion: 1, name: "{n}"}}')
         for n in ("Left", "Right")))
     kinds = sorted(r["__typename"] for r in results)
-    assert kinds == ["OrganizationSuccess", "VersionConflict"]
+    assert kinds == ["UpdateOrganizationSettingsSuccess", "VersionConflict"]
     org = await org_item(api)
     assert org["version"] == 2
     assert org["name"] in {"Left", "Right"}
@@ -176,10 +191,10 @@ async def test_invite_validates_the_email(api: Api) -> None:
 
 async def test_accept_adds_the_member_consumes_the_invitation_and_counts(api: Api) -> None:
     token = await invite(api)
-    result = await mutate(api, "acceptInvitation", "token: $t",
-                          "... on MemberSuccess { member { id role invitedBy { name } } }",
-                          NEWBIE, {"t": token})
-    assert result["member"] == {"id": "user-new-777", "role": "MEMBER",
+    result = await mutate(api, "acceptInvitation", "input: {token: $t}",
+                          "... on AcceptInvitationSuccess { member { userId role "
+                          "invitedBy { name } } }", NEWBIE, {"t": token})
+    assert result["member"] == {"userId": "user-new-777", "role": "MEMBER",
                                 "invitedBy": {"name": "Alice Developer"}}
     assert (await org_item(api))["currentMembers"] == 5 == await people(api)
     api.settle()
@@ -190,53 +205,54 @@ async def test_accept_adds_the_member_consumes_the_invitation_and_counts(api: Ap
 
 async def test_accept_twice_reports_the_invitation_used(api: Api) -> None:
     token = await invite(api)
-    await mutate(api, "acceptInvitation", "token: $t", caller=NEWBIE, variables={"t": token})
+    await mutate(api, "acceptInvitation", "input: {token: $t}", caller=NEWBIE,
+                 variables={"t": token})
     twin = Caller("user-twin-8", demo.DEMO_ORG, "eve@startup.com", "Eve Twin")
-    result = await mutate(api, "acceptInvitation", "token: $t",
+    result = await mutate(api, "acceptInvitation", "input: {token: $t}",
                           "... on InvitationUnavailable { reason }", twin, {"t": token})
-    assert (result["code"], result["reason"]) == ("INVITATION_UNAVAILABLE", "used")
+    assert (result["code"], result["reason"]) == ("INVITATION_UNAVAILABLE", "USED")
     assert await people(api) == 5
 
 
 async def test_accept_an_expired_invitation_fails(api: Api, clock: Clock) -> None:
     token = await invite(api)
     clock.advance(DAY_SECONDS + 1)
-    result = await mutate(api, "acceptInvitation", "token: $t",
+    result = await mutate(api, "acceptInvitation", "input: {token: $t}",
                           "... on InvitationUnavailable { reason }", NEWBIE, {"t": token})
-    assert result["reason"] == "expired"
+    assert result["reason"] == "EXPIRED"
     assert await people(api) == 4
 
 
 async def test_accept_a_garbage_or_tampered_token_fails_as_invalid(api: Api) -> None:
     token = await invite(api)
     for bad in ("garbage", token[:-2] + "xx", "invite-abc-123.whatever"):
-        result = await mutate(api, "acceptInvitation", "token: $t",
+        result = await mutate(api, "acceptInvitation", "input: {token: $t}",
                               "... on InvitationUnavailable { reason }", NEWBIE, {"t": bad})
-        assert result["reason"] == "invalid"
+        assert result["reason"] == "INVALID"
     assert await people(api) == 4
 
 
 async def test_accept_with_another_email_fails(api: Api) -> None:
     token = await invite(api)
     stranger = Caller("user-str-9", demo.DEMO_ORG, "mallory@evil.io", "Mallory")
-    result = await mutate(api, "acceptInvitation", "token: $t",
+    result = await mutate(api, "acceptInvitation", "input: {token: $t}",
                           "... on InvitationUnavailable { reason }", stranger, {"t": token})
-    assert result["reason"] == "wrong_email"
+    assert result["reason"] == "WRONG_EMAIL"
     assert await people(api) == 4
 
 
 async def test_accept_a_revoked_invitation_fails(api: Api) -> None:
     token = await invite(api)
-    await mutate(api, "revokeInvitation", f'id: "{token.split(".")[0]}"')
-    result = await mutate(api, "acceptInvitation", "token: $t",
+    await mutate(api, "revokeInvitation", f'input: {{invitationId: "{token.split(".")[0]}"}}')
+    result = await mutate(api, "acceptInvitation", "input: {token: $t}",
                           "... on InvitationUnavailable { reason }", NEWBIE, {"t": token})
-    assert result["reason"] == "revoked"
+    assert result["reason"] == "REVOKED"
 
 
 async def test_accept_when_the_org_is_full_reports_the_limit(api: Api) -> None:
     token = await invite(api)
     await api.store.update(keys.organization(demo.DEMO_ORG), [Set("maxMembers", 4)])
-    result = await mutate(api, "acceptInvitation", "token: $t",
+    result = await mutate(api, "acceptInvitation", "input: {token: $t}",
                           "... on MemberLimitReached { maxMembers }", NEWBIE, {"t": token})
     assert (result["code"], result["maxMembers"]) == ("MEMBER_LIMIT_REACHED", 4)
     assert await people(api) == 4
@@ -247,7 +263,7 @@ async def test_accept_when_the_org_is_full_reports_the_limit(api: Api) -> None:
 
 async def test_accept_by_an_existing_member_fails(api: Api) -> None:
     token = await invite(api)
-    result = await mutate(api, "acceptInvitation", "token: $t", caller=BOB,
+    result = await mutate(api, "acceptInvitation", "input: {token: $t}", caller=BOB,
                           variables={"t": token})
     assert result["code"] == "ALREADY_EXISTS"
 
@@ -256,19 +272,20 @@ async def test_accept_by_an_existing_member_fails(api: Api) -> None:
 
 
 async def test_revoke_marks_the_invitation_revoked(api: Api) -> None:
-    result = await mutate(api, "revokeInvitation", 'id: "invite-abc-123"',
-                          "... on InvitationSuccess { invitation { status } }")
+    result = await mutate(api, "revokeInvitation", 'input: {invitationId: "invite-abc-123"}',
+                          "... on RevokeInvitationSuccess { invitation { status } }")
     assert result["invitation"] == {"status": "REVOKED"}
     assert await latest_action(api) == "invitation.revoked"
 
 
 async def test_revoke_an_unknown_invitation_is_not_found(api: Api) -> None:
-    result = await mutate(api, "revokeInvitation", 'id: "invite-nope"')
+    result = await mutate(api, "revokeInvitation", 'input: {invitationId: "invite-nope"}')
     assert result["code"] == "NOT_FOUND"
 
 
 async def test_revoke_is_denied_to_members(api: Api) -> None:
-    result = await mutate(api, "revokeInvitation", 'id: "invite-abc-123"', caller=BOB)
+    result = await mutate(api, "revokeInvitation", 'input: {invitationId: "invite-abc-123"}',
+                          caller=BOB)
     assert result["code"] == "PERMISSION_DENIED"
 
 
@@ -276,26 +293,30 @@ async def test_revoke_is_denied_to_members(api: Api) -> None:
 
 
 async def test_change_role_is_one_update_and_changes_permissions(api: Api) -> None:
-    result = await mutate(api, "changeMemberRole", 'userId: "user-bob-002", role: VIEWER',
-                          "... on MemberSuccess { member { role permissions version } }")
+    result = await mutate(api, "changeMemberRole",
+                          'input: {userId: "user-bob-002", role: VIEWER}',
+                          "... on ChangeMemberRoleSuccess { member { role permissions "
+                          "version } }")
     assert result["member"] == {"role": "VIEWER", "version": 2,
                                 "permissions": ["view_team_stats", "view_reports"]}
     assert await latest_action(api) == "member.role_changed"
 
 
 async def test_promoting_then_demoting_keeps_one_admin(api: Api) -> None:
-    await mutate(api, "changeMemberRole", 'userId: "user-bob-002", role: ADMIN')
+    await mutate(api, "changeMemberRole", 'input: {userId: "user-bob-002", role: ADMIN}')
     assert (await org_item(api))["adminCount"] == 2
-    result = await mutate(api, "changeMemberRole", 'userId: "user-abc-123", role: MEMBER')
-    assert result["__typename"] == "MemberSuccess"
-    result = await mutate(api, "changeMemberRole", 'userId: "user-bob-002", role: MEMBER',
-                          caller=BOB)
+    result = await mutate(api, "changeMemberRole",
+                          'input: {userId: "user-abc-123", role: MEMBER}')
+    assert result["__typename"] == "ChangeMemberRoleSuccess"
+    result = await mutate(api, "changeMemberRole",
+                          'input: {userId: "user-bob-002", role: MEMBER}', caller=BOB)
     assert result["code"] == "LAST_ADMIN"
     assert (await org_item(api))["adminCount"] == 1
 
 
 async def test_demoting_the_last_admin_fails(api: Api) -> None:
-    result = await mutate(api, "changeMemberRole", 'userId: "user-abc-123", role: VIEWER')
+    result = await mutate(api, "changeMemberRole",
+                          'input: {userId: "user-abc-123", role: VIEWER}')
     assert result["code"] == "LAST_ADMIN"
     data = await api.ok("{ viewer { role } }")
     assert data["viewer"] == {"role": "ADMIN"}
@@ -303,18 +324,19 @@ async def test_demoting_the_last_admin_fails(api: Api) -> None:
 
 async def test_change_role_with_a_stale_version_conflicts(api: Api) -> None:
     result = await mutate(api, "changeMemberRole",
-                          'userId: "user-bob-002", role: VIEWER, expectedVersion: 7')
+                          'input: {userId: "user-bob-002", role: VIEWER, expectedVersion: 7}')
     assert result["code"] == "VERSION_CONFLICT"
 
 
 async def test_change_role_of_an_unknown_person_is_not_found(api: Api) -> None:
-    result = await mutate(api, "changeMemberRole", 'userId: "user-ghost", role: VIEWER')
+    result = await mutate(api, "changeMemberRole",
+                          'input: {userId: "user-ghost", role: VIEWER}')
     assert result["code"] == "NOT_FOUND"
 
 
 async def test_change_role_is_denied_to_members(api: Api) -> None:
-    result = await mutate(api, "changeMemberRole", 'userId: "user-bob-002", role: ADMIN',
-                          caller=BOB)
+    result = await mutate(api, "changeMemberRole",
+                          'input: {userId: "user-bob-002", role: ADMIN}', caller=BOB)
     assert result["code"] == "PERMISSION_DENIED"
 
 
@@ -322,30 +344,31 @@ async def test_change_role_is_denied_to_members(api: Api) -> None:
 
 
 async def test_remove_deletes_the_person_and_frees_the_seat_and_email(api: Api) -> None:
-    result = await mutate(api, "removeMember", 'userId: "user-charlie-003"',
-                          "... on MemberSuccess { member { id } }")
-    assert result["member"] == {"id": "user-charlie-003"}
+    result = await mutate(api, "removeMember", 'input: {userId: "user-charlie-003"}',
+                          "... on RemoveMemberSuccess { member { userId } }")
+    assert result["member"] == {"userId": "user-charlie-003"}
     assert (await org_item(api))["currentMembers"] == 3 == await people(api)
     assert await api.store.get(
         keys.member_email(demo.DEMO_ORG, "charlie@startup.com"), consistent=True) is None
-    assert (await api.run("{ viewer { id } organization { name } }", CHARLIE)).data == {
+    assert (await api.run("{ viewer { userId } organization { name } }", CHARLIE)).data == {
         "viewer": None, "organization": None}
     assert await latest_action(api) == "member.removed"
 
 
 async def test_removing_the_last_admin_fails(api: Api) -> None:
-    result = await mutate(api, "removeMember", 'userId: "user-abc-123"')
+    result = await mutate(api, "removeMember", 'input: {userId: "user-abc-123"}')
     assert result["code"] == "LAST_ADMIN"
     assert await people(api) == 4
 
 
 async def test_remove_an_unknown_person_is_not_found(api: Api) -> None:
-    result = await mutate(api, "removeMember", 'userId: "user-ghost"')
+    result = await mutate(api, "removeMember", 'input: {userId: "user-ghost"}')
     assert result["code"] == "NOT_FOUND"
 
 
 async def test_remove_is_denied_to_members(api: Api) -> None:
-    result = await mutate(api, "removeMember", 'userId: "user-charlie-003"', caller=BOB)
+    result = await mutate(api, "removeMember", 'input: {userId: "user-charlie-003"}',
+                          caller=BOB)
     assert result["code"] == "PERMISSION_DENIED"
     assert await people(api) == 4
 
@@ -356,9 +379,9 @@ async def test_remove_is_denied_to_members(api: Api) -> None:
 async def test_update_my_preferences_changes_only_the_caller(api: Api) -> None:
     result = await mutate(api, "updateMyPreferences",
                           'input: {weeklyReports: true, language: "de"}',
-                          "... on MemberSuccess { member { id preferences { weeklyReports "
-                          "language emailNotifications } } }", BOB)
-    assert result["member"] == {"id": "user-bob-002", "preferences": {
+                          "... on UpdateMyPreferencesSuccess { member { userId preferences { "
+                          "weeklyReports language emailNotifications } } }", BOB)
+    assert result["member"] == {"userId": "user-bob-002", "preferences": {
         "weeklyReports": True, "language": "de", "emailNotifications": True}}
 
 
@@ -388,12 +411,12 @@ GITHUB_INPUT = ('input: {githubUsername: "%s", codeQuality: {overallScore: %s}, 
 
 async def test_record_github_data_caches_it_for_a_day(api: Api, clock: Clock) -> None:
     result = await mutate(api, "recordGitHubData", GITHUB_INPUT % ("charlie-junior", "6.2"),
-                          "... on GitHubDataSuccess { githubData { expiresAt member { id } "
-                          "codeQuality { overallScore } } }")
+                          "... on RecordGitHubDataSuccess { githubData { expiresAt "
+                          "member { userId } codeQuality { overallScore } } }")
     gh = result["githubData"]
     assert gh["codeQuality"]["overallScore"] == 6.2
-    assert gh["member"] == {"id": "user-charlie-003"}
-    assert gh["expiresAt"] == int(clock.now) + DAY_SECONDS
+    assert gh["member"] == {"userId": "user-charlie-003"}
+    assert gh["expiresAt"] == iso(int(clock.now) + DAY_SECONDS)
     assert await latest_action(api) == "github_data.recorded"
 
 
@@ -416,8 +439,9 @@ async def test_record_github_data_is_denied_for_someone_elses_username(api: Api)
 
 async def test_generate_team_report_computes_it_from_cached_data(api: Api) -> None:
     await mutate(api, "recordGitHubData", GITHUB_INPUT % ("charlie-junior", "6.2"))
-    result = await mutate(api, "generateTeamReport", 'date: "2025-01-24"',
-                          "... on TeamReportSuccess { teamReport { reportDate teamHealth "
+    result = await mutate(api, "generateTeamReport", 'input: {date: "2025-01-24"}',
+                          "... on GenerateTeamReportSuccess { teamReport { reportDate "
+                          "teamHealth "
                           "summary { analyzedMembers averageCodeQuality totalCommits } "
                           "topPerformers { name } needsSupport { name } "
                           "burnoutRisks { name severity } recommendations { priority } "
@@ -438,12 +462,14 @@ async def test_generate_team_report_computes_it_from_cached_data(api: Api) -> No
 
 
 async def test_generate_team_report_validates_the_date(api: Api) -> None:
-    result = await mutate(api, "generateTeamReport", 'date: "2025-13-01"')
-    assert result["code"] == "VALIDATION"
+    result = await mutate(api, "generateTeamReport", 'input: {date: "2025-13-01"}',
+                          "... on ValidationError { field }")
+    assert (result["code"], result["field"]) == ("VALIDATION", "date")
 
 
 async def test_generate_team_report_is_denied_to_members(api: Api) -> None:
-    result = await mutate(api, "generateTeamReport", 'date: "2025-01-24"', caller=BOB)
+    result = await mutate(api, "generateTeamReport", 'input: {date: "2025-01-24"}',
+                          caller=BOB)
     assert result["code"] == "PERMISSION_DENIED"
     assert await api.store.get(
         keys.team_report(demo.DEMO_ORG, "2025-01-24"), consistent=True) is None
@@ -452,12 +478,14 @@ async def test_generate_team_report_is_denied_to_members(api: Api) -> None:
 async def test_each_successful_concurrent_update_answers_with_its_own_write(api: Api) -> None:
     outcomes = await asyncio.gather(*(api.run(
         f'mutation {{ updateMyPreferences(input: {{language: "l{i}"}}) {{ __typename '
-        "... on MemberSuccess { member { version preferences { language } } } } }", BOB)
+        "... on UpdateMyPreferencesSuccess { member { version preferences { language } } } } }",
+        BOB)
         for i in range(12)))
     # On DynamoDB a racer may also lose to conflicts for all its retries: STORE_BUSY.
     assert all(o.codes == ["STORE_BUSY"] for o in outcomes if o.errors)
     won = [(i, o.data["updateMyPreferences"]["member"]) for i, o in enumerate(outcomes)
-           if o.data and o.data["updateMyPreferences"]["__typename"] == "MemberSuccess"]
+           if o.data and o.data["updateMyPreferences"]["__typename"]
+           == "UpdateMyPreferencesSuccess"]
     assert won
     for i, member in won:
         assert member["preferences"]["language"] == f"l{i}"

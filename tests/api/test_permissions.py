@@ -58,14 +58,14 @@ QUERY_RULES = [
                          "owner { id } } }", ALL),
     Rule("organization", "{ organization { id usage { apiCalls { current limit } } } }",
          frozenset({ADMIN}), lacks("manage_settings"), label="organization.usage"),
-    Rule("member", f'{{ member(id: "{CHARLIE.user_id}") {{ id email role }} }}', ALL),
+    Rule("member", f'{{ member(userId: "{CHARLIE.user_id}") {{ id email role }} }}', ALL),
     Rule("memberByEmail", '{ memberByEmail(email: "charlie@startup.com") { id } }', ALL),
     Rule("members", "{ members { edges { node { id role } } } }", ALL),
     Rule("invitations", "{ invitations { edges { node { id email } } } }",
          frozenset({ADMIN}), lacks("invite_members")),
     Rule("githubData", '{ githubData(username: "bob-senior") { githubUsername } }',
          frozenset({ADMIN, MEMBER}), NO_ANALYTICS),
-    Rule("teamGitHubData", "{ teamGitHubData { githubUsername } }",
+    Rule("teamGitHubData", "{ teamGitHubData { edges { node { githubUsername } } } }",
          frozenset({ADMIN, MEMBER}), NO_TEAM_ANALYTICS),
     Rule("teamReport", "{ teamReport { reportDate summary { totalMembers } } }", ALL),
     Rule("activity", "{ activity { edges { node { id action } } } }", ALL),
@@ -89,7 +89,7 @@ async def test_a_query_field_answers_the_roles_that_may_read_it_and_forbids_the_
             assert outcome.data in (None, {rule.field: None}), role
 
 
-PAYLOAD = "{ __typename ... on Error { code message } }"
+PAYLOAD = "{ __typename ... on MutationError { code message } }"
 RECORD_INPUT = ("codeQuality: {overallScore: 7.5, rating: \"Good\"}, "
                 "metrics: {totalCommits: 10}, burnoutRisk: {riskScore: 2.5}")
 
@@ -103,25 +103,29 @@ MUTATION_RULES = [
     Rule("updateOrganizationSettings",
          "mutation($v: Int!) { updateOrganizationSettings(input: {expectedVersion: $v, "
          f'timezone: "Europe/Berlin"}}) {PAYLOAD} }}',
-         frozenset({ADMIN}), lacks("manage_settings"), "OrganizationSuccess"),
+         frozenset({ADMIN}), lacks("manage_settings"), "UpdateOrganizationSettingsSuccess"),
     Rule("inviteMember",
          f'mutation {{ inviteMember(input: {{email: "zed@startup.com", role: ADMIN}}) '
          f"{PAYLOAD} }}",
          frozenset({ADMIN}), lacks("invite_members"), "InviteMemberSuccess"),
-    Rule("revokeInvitation", f'mutation {{ revokeInvitation(id: "invite-abc-123") {PAYLOAD} }}',
-         frozenset({ADMIN}), lacks("invite_members"), "InvitationSuccess"),
+    Rule("revokeInvitation",
+         f'mutation {{ revokeInvitation(input: {{invitationId: "invite-abc-123"}}) {PAYLOAD} }}',
+         frozenset({ADMIN}), lacks("invite_members"), "RevokeInvitationSuccess"),
     Rule("changeMemberRole",
-         f'mutation {{ changeMemberRole(userId: "{CHARLIE.user_id}", role: ADMIN) {PAYLOAD} }}',
-         frozenset({ADMIN}), lacks("manage_settings"), "MemberSuccess"),
-    Rule("removeMember", f'mutation {{ removeMember(userId: "{CHARLIE.user_id}") {PAYLOAD} }}',
-         frozenset({ADMIN}), lacks("remove_members"), "MemberSuccess"),
+         f'mutation {{ changeMemberRole(input: {{userId: "{CHARLIE.user_id}", role: ADMIN}}) '
+         f"{PAYLOAD} }}",
+         frozenset({ADMIN}), lacks("manage_settings"), "ChangeMemberRoleSuccess"),
+    Rule("removeMember",
+         f'mutation {{ removeMember(input: {{userId: "{CHARLIE.user_id}"}}) {PAYLOAD} }}',
+         frozenset({ADMIN}), lacks("remove_members"), "RemoveMemberSuccess"),
     Rule("updateMyPreferences",
          f'mutation {{ updateMyPreferences(input: {{language: "de"}}) {PAYLOAD} }}',
-         ALL, "", "MemberSuccess"),
+         ALL, "", "UpdateMyPreferencesSuccess"),
     Rule("recordGitHubData", record_github_data("charlie-junior"),
-         frozenset({ADMIN}), OWN_USERNAME_ONLY, "GitHubDataSuccess"),
-    Rule("generateTeamReport", f'mutation {{ generateTeamReport(date: "2029-01-01") {PAYLOAD} }}',
-         frozenset({ADMIN}), lacks("generate_reports"), "TeamReportSuccess"),
+         frozenset({ADMIN}), OWN_USERNAME_ONLY, "RecordGitHubDataSuccess"),
+    Rule("generateTeamReport",
+         f'mutation {{ generateTeamReport(input: {{date: "2029-01-01"}}) {PAYLOAD} }}',
+         frozenset({ADMIN}), lacks("generate_reports"), "GenerateTeamReportSuccess"),
 ]
 
 
@@ -154,10 +158,11 @@ async def test_create_organization_and_accept_invitation_refuse_people_already_i
         api: Api) -> None:
     before = await partition(api.store)
     for caller in CALLERS:
-        created = await api.ok(f'mutation {{ createOrganization(name: "Again") {PAYLOAD} }}',
-                               caller)
+        created = await api.ok(
+            f'mutation {{ createOrganization(input: {{name: "Again"}}) {PAYLOAD} }}', caller)
         accepted = await api.ok(
-            f'mutation {{ acceptInvitation(token: "invite-abc-123.x") {PAYLOAD} }}', caller)
+            f'mutation {{ acceptInvitation(input: {{token: "invite-abc-123.x"}}) {PAYLOAD} }}',
+            caller)
 
         assert created["createOrganization"]["__typename"] == "AlreadyExists", caller.user_id
         assert accepted["acceptInvitation"]["__typename"] == "AlreadyExists", caller.user_id
@@ -167,12 +172,15 @@ async def test_create_organization_and_accept_invitation_refuse_people_already_i
 # Viewers: team reports yes, per-person analytics no
 
 
-MEMBERS_WITH_ANALYTICS = """{ members { edges { node { id githubUsername
+TEAM_GITHUB_DATA = "{ teamGitHubData { edges { node { githubUsername } } } }"
+
+
+MEMBERS_WITH_ANALYTICS = """{ members { edges { node { userId githubUsername
     githubData { githubUsername codeQuality { overallScore } } } } } }"""
 
 
 def github_data_by_person(data: dict[str, Any]) -> dict[str, Any]:
-    return {e["node"]["id"]: e["node"]["githubData"] for e in data["members"]["edges"]}
+    return {e["node"]["userId"]: e["node"]["githubData"] for e in data["members"]["edges"]}
 
 
 async def test_a_viewer_sees_every_members_github_data_as_null_without_an_error(
@@ -188,7 +196,7 @@ async def test_a_viewer_sees_every_members_github_data_as_null_without_an_error(
 
 
 @pytest.mark.parametrize("document", [
-    f'{{ member(id: "{BOB.user_id}") {{ githubData {{ githubUsername }} }} }}',
+    f'{{ member(userId: "{BOB.user_id}") {{ githubData {{ githubUsername }} }} }}',
     '{ memberByEmail(email: "bob@startup.com") { githubData { githubUsername } } }',
     "{ organization { owner { githubData { githubUsername } } } }",
     "{ teamReport { topPerformers { member { githubData { githubUsername } } } } }",
@@ -196,7 +204,7 @@ async def test_a_viewer_sees_every_members_github_data_as_null_without_an_error(
 ])
 async def test_a_viewer_reaches_no_github_data_through_any_nested_member(
         api: Api, document: str) -> None:
-    assert (await record_as(api, ALICE, "alice-dev"))["__typename"] == "GitHubDataSuccess"
+    assert (await record_as(api, ALICE, "alice-dev"))["__typename"] == "RecordGitHubDataSuccess"
     assert "githubUsername" in json.dumps(await api.ok(document, ALICE))
 
     outcome = await api.run(document, DIANA)
@@ -218,7 +226,7 @@ async def test_a_viewer_is_forbidden_top_level_github_data_whether_or_not_it_exi
 
 
 async def test_a_viewer_is_forbidden_the_teams_github_data(api: Api) -> None:
-    outcome = await api.run("{ teamGitHubData { githubUsername } }", DIANA)
+    outcome = await api.run(TEAM_GITHUB_DATA, DIANA)
 
     assert outcome.codes == ["FORBIDDEN"]
     assert outcome.data is None
@@ -249,10 +257,11 @@ async def set_members_view_others(api: Api, allowed: bool) -> None:
     data = await api.ok(
         "mutation($v: Int!, $a: Boolean!) { updateOrganizationSettings(input: "
         "{expectedVersion: $v, allowMembersViewOthers: $a}) { __typename "
-        "... on OrganizationSuccess { organization { settings { allowMembersViewOthers } } } } }",
+        "... on UpdateOrganizationSettingsSuccess { organization { settings { "
+        "allowMembersViewOthers } } } } }",
         ALICE, {"v": await org_version(api), "a": allowed})
     assert data["updateOrganizationSettings"] == {
-        "__typename": "OrganizationSuccess",
+        "__typename": "UpdateOrganizationSettingsSuccess",
         "organization": {"settings": {"allowMembersViewOthers": allowed}}}
 
 
@@ -260,13 +269,13 @@ async def set_members_view_others(api: Api, allowed: bool) -> None:
 async def private_team(api: Api) -> Api:
     """Alice, Bob and Charlie all have GitHub data; members may not see each other's."""
     for username in ("charlie-junior", "alice-dev"):
-        assert (await record_as(api, ALICE, username))["__typename"] == "GitHubDataSuccess"
+        assert (await record_as(api, ALICE, username))["__typename"] == "RecordGitHubDataSuccess"
     await set_members_view_others(api, False)
     return api
 
 
 def github_data_query(username: str) -> str:
-    return f'{{ githubData(username: "{username}") {{ githubUsername member {{ id }} }} }}'
+    return f'{{ githubData(username: "{username}") {{ githubUsername member {{ userId }} }} }}'
 
 
 @pytest.mark.parametrize(("caller", "own", "other"), [
@@ -280,7 +289,7 @@ async def test_with_others_hidden_a_member_sees_his_own_github_data_but_not_anot
 
     assert mine.errors == []
     assert mine.data == {"githubData": {"githubUsername": own,
-                                        "member": {"id": caller.user_id}}}
+                                        "member": {"userId": caller.user_id}}}
     assert theirs.codes == ["FORBIDDEN"]
     assert theirs.errors[0]["message"] == NO_ANALYTICS
     assert theirs.data == {"githubData": None}
@@ -298,7 +307,7 @@ async def test_with_others_hidden_a_member_sees_only_his_own_github_data_on_the_
 
 
 @pytest.mark.parametrize(("document", "hidden"), [
-    (f'{{ member(id: "{CHARLIE.user_id}") {{ githubData {{ githubUsername }} }} }}',
+    (f'{{ member(userId: "{CHARLIE.user_id}") {{ githubData {{ githubUsername }} }} }}',
      "charlie-junior"),
     ('{ memberByEmail(email: "charlie@startup.com") { githubData { githubUsername } } }',
      "charlie-junior"),
@@ -319,7 +328,7 @@ async def test_with_others_hidden_no_nested_route_reaches_anothers_github_data(
 
 async def test_with_others_hidden_a_member_is_forbidden_the_teams_github_data(
         private_team: Api) -> None:
-    outcome = await private_team.run("{ teamGitHubData { githubUsername } }", BOB)
+    outcome = await private_team.run(TEAM_GITHUB_DATA, BOB)
 
     assert outcome.codes == ["FORBIDDEN"]
     assert outcome.errors[0]["message"] == NO_TEAM_ANALYTICS
@@ -329,14 +338,14 @@ async def test_with_others_hidden_a_member_is_forbidden_the_teams_github_data(
 async def test_with_others_hidden_an_admin_still_sees_everyones_github_data(
         private_team: Api) -> None:
     listed = github_data_by_person(await private_team.ok(MEMBERS_WITH_ANALYTICS, ALICE))
-    team = await private_team.ok("{ teamGitHubData { githubUsername } }", ALICE)
+    team = await private_team.ok(TEAM_GITHUB_DATA, ALICE)
     charlie = await private_team.ok(github_data_query("charlie-junior"), ALICE)
 
     assert listed[BOB.user_id] is not None
     assert listed[CHARLIE.user_id] is not None
-    assert sorted(d["githubUsername"] for d in team["teamGitHubData"]) == [
+    assert sorted(e["node"]["githubUsername"] for e in team["teamGitHubData"]["edges"]) == [
         "alice-dev", "bob-senior", "charlie-junior"]
-    assert charlie["githubData"]["member"] == {"id": CHARLIE.user_id}
+    assert charlie["githubData"]["member"] == {"userId": CHARLIE.user_id}
 
 
 async def test_a_member_sees_anothers_github_data_again_once_the_setting_is_turned_back_on(
@@ -344,11 +353,11 @@ async def test_a_member_sees_anothers_github_data_again_once_the_setting_is_turn
     await set_members_view_others(private_team, True)
 
     outcome = await private_team.run(github_data_query("charlie-junior"), BOB)
-    team = await private_team.run("{ teamGitHubData { githubUsername } }", BOB)
+    team = await private_team.run(TEAM_GITHUB_DATA, BOB)
 
     assert outcome.errors == []
     assert outcome.data == {"githubData": {"githubUsername": "charlie-junior",
-                                           "member": {"id": CHARLIE.user_id}}}
+                                           "member": {"userId": CHARLIE.user_id}}}
     assert team.errors == []
 
 
@@ -357,7 +366,7 @@ async def test_by_default_a_member_sees_anothers_github_data(api: Api) -> None:
 
     assert outcome.errors == []
     assert outcome.data == {"githubData": {"githubUsername": "bob-senior",
-                                           "member": {"id": BOB.user_id}}}
+                                           "member": {"userId": BOB.user_id}}}
 
 
 # recordGitHubData: admins for anyone, members for themselves only
@@ -366,12 +375,12 @@ async def test_by_default_a_member_sees_anothers_github_data(api: Api) -> None:
 async def test_a_member_may_record_github_data_for_his_own_username(api: Api) -> None:
     result = await record_as(api, BOB, "bob-senior")
     stored = await api.ok('{ githubData(username: "bob-senior") { dataSource '
-                          "codeQuality { overallScore } member { id } } }", BOB)
+                          "codeQuality { overallScore } member { userId } } }", BOB)
 
-    assert result["__typename"] == "GitHubDataSuccess"
+    assert result["__typename"] == "RecordGitHubDataSuccess"
     assert stored["githubData"] == {"dataSource": "partner",
                                     "codeQuality": {"overallScore": 7.5},
-                                    "member": {"id": BOB.user_id}}
+                                    "member": {"userId": BOB.user_id}}
 
 
 @pytest.mark.parametrize("username", ["charlie-junior", "alice-dev", "nobody-has-this-name"])
@@ -400,10 +409,11 @@ async def test_a_viewer_may_not_record_github_data_even_for_her_own_username(
 
 async def test_an_admin_may_record_github_data_for_anyone_in_the_org(api: Api) -> None:
     result = await record_as(api, ALICE, "charlie-junior")
-    stored = await api.ok('{ githubData(username: "charlie-junior") { member { id } } }', ALICE)
+    stored = await api.ok('{ githubData(username: "charlie-junior") { member { userId } } }',
+                          ALICE)
 
-    assert result["__typename"] == "GitHubDataSuccess"
-    assert stored["githubData"] == {"member": {"id": CHARLIE.user_id}}
+    assert result["__typename"] == "RecordGitHubDataSuccess"
+    assert stored["githubData"] == {"member": {"userId": CHARLIE.user_id}}
 
 
 async def test_report_scores_are_hidden_from_those_who_may_not_see_per_person_analytics(

@@ -9,20 +9,20 @@ from tests.conftest import Clock
 
 
 async def test_pattern_1_reads_the_callers_organization(api: Api) -> None:
-    data = await api.ok("{ organization { id name plan maxMembers currentMembers "
+    data = await api.ok("{ organization { organizationId name plan maxMembers currentMembers "
                         "owner { name } settings { allowMembersViewOthers timezone } } }")
     org = data["organization"]
-    assert org["id"] == demo.DEMO_ORG
-    assert (org["name"], org["plan"], org["maxMembers"]) == ("My Startup", "pro", 100)
+    assert org["organizationId"] == demo.DEMO_ORG
+    assert (org["name"], org["plan"], org["maxMembers"]) == ("My Startup", "PRO", 100)
     assert org["currentMembers"] == 4
     assert org["owner"] == {"name": "Alice Developer"}
 
 
 async def test_pattern_2_lists_every_role_in_one_query(api: Api) -> None:
-    outcome = await api.run("{ members(first: 10) { edges { node { id role } } "
+    outcome = await api.run("{ members(first: 10) { edges { node { userId role } } "
                             "pageInfo { hasNextPage } } }")
     edges = outcome.data["members"]["edges"]  # type: ignore[index]
-    assert {(e["node"]["id"], e["node"]["role"]) for e in edges} == {
+    assert {(e["node"]["userId"], e["node"]["role"]) for e in edges} == {
         ("user-abc-123", "ADMIN"), ("user-bob-002", "MEMBER"),
         ("user-charlie-003", "MEMBER"), ("user-diana-004", "VIEWER")}
     assert outcome.data["members"]["pageInfo"]["hasNextPage"] is False  # type: ignore[index]
@@ -36,7 +36,7 @@ async def test_members_filter_by_role(api: Api) -> None:
 
 
 async def test_pattern_3_reads_one_member_with_preferences(api: Api) -> None:
-    data = await api.ok('{ member(id: "user-bob-002") { name email permissions '
+    data = await api.ok('{ member(userId: "user-bob-002") { name email permissions '
                         "preferences { weeklyReports } invitedBy { name } } }")
     assert data["member"] == {
         "name": "Bob Senior", "email": "bob@startup.com",
@@ -56,16 +56,20 @@ async def test_pattern_4_reads_cached_github_data_with_exact_scores(api: Api) ->
 
 
 async def test_pattern_5_reads_the_teams_github_data(api: Api) -> None:
-    data = await api.ok("{ teamGitHubData { githubUsername } }")
-    assert [g["githubUsername"] for g in data["teamGitHubData"]] == ["bob-senior"]
+    data = await api.ok("{ teamGitHubData { edges { node { githubUsername } } "
+                        "pageInfo { hasNextPage } } }")
+    team = data["teamGitHubData"]
+    assert [e["node"]["githubUsername"] for e in team["edges"]] == ["bob-senior"]
+    assert team["pageInfo"]["hasNextPage"] is False
 
 
 async def test_pattern_6_reads_the_latest_and_a_dated_team_report(api: Api) -> None:
     latest = await api.ok("{ teamReport { reportDate summary { totalMembers } "
-                          "topPerformers { name member { id } } generatedBy { name } } }")
+                          "topPerformers { name member { userId } } generatedBy { name } } }")
     report = latest["teamReport"]
     assert report["summary"]["totalMembers"] == 4
-    assert report["topPerformers"] == [{"name": "Bob Senior", "member": {"id": "user-bob-002"}}]
+    assert report["topPerformers"] == [{"name": "Bob Senior",
+                                        "member": {"userId": "user-bob-002"}}]
     assert report["generatedBy"] == {"name": "Alice Developer"}
     dated = await api.ok("query($d: String) { teamReport(date: $d) { reportDate } }",
                          variables={"d": report["reportDate"]})
@@ -75,17 +79,17 @@ async def test_pattern_6_reads_the_latest_and_a_dated_team_report(api: Api) -> N
 
 
 async def test_pattern_7_finds_a_member_by_email_case_insensitively(api: Api) -> None:
-    data = await api.ok('{ memberByEmail(email: "Bob@Startup.com") { id } }')
-    assert data["memberByEmail"] == {"id": "user-bob-002"}
-    absent = await api.ok('{ memberByEmail(email: "nobody@startup.com") { id } }')
+    data = await api.ok('{ memberByEmail(email: "Bob@Startup.com") { userId } }')
+    assert data["memberByEmail"] == {"userId": "user-bob-002"}
+    absent = await api.ok('{ memberByEmail(email: "nobody@startup.com") { userId } }')
     assert absent["memberByEmail"] is None
 
 
 async def test_pattern_8_lists_pending_invitations(api: Api) -> None:
-    data = await api.ok("{ invitations(status: PENDING) { edges { node { id email status "
-                        "invitedBy { name } } } } }")
+    data = await api.ok("{ invitations(status: PENDING) { edges { node { invitationId email "
+                        "status invitedBy { name } } } } }")
     assert [e["node"] for e in data["invitations"]["edges"]] == [{
-        "id": "invite-abc-123", "email": "newuser@startup.com", "status": "PENDING",
+        "invitationId": "invite-abc-123", "email": "newuser@startup.com", "status": "PENDING",
         "invitedBy": {"name": "Alice Developer"}}]
 
 
@@ -100,8 +104,8 @@ async def test_activity_is_newest_first_from_gsi2(api: Api) -> None:
 
 
 async def test_viewer_is_the_caller(api: Api) -> None:
-    data = await api.ok("{ viewer { id role } }", BOB)
-    assert data["viewer"] == {"id": "user-bob-002", "role": "MEMBER"}
+    data = await api.ok("{ viewer { userId role } }", BOB)
+    assert data["viewer"] == {"userId": "user-bob-002", "role": "MEMBER"}
 
 
 async def test_pages_members_with_signed_cursors(api: Api) -> None:
@@ -109,9 +113,9 @@ async def test_pages_members_with_signed_cursors(api: Api) -> None:
     after = None
     for _ in range(3):
         data = await api.ok("query($a: String) { members(first: 2, after: $a) { edges { "
-                            "node { id } } pageInfo { hasNextPage endCursor } } }",
+                            "node { userId } } pageInfo { hasNextPage endCursor } } }",
                             variables={"a": after})
-        seen += [e["node"]["id"] for e in data["members"]["edges"]]
+        seen += [e["node"]["userId"] for e in data["members"]["edges"]]
         info = data["members"]["pageInfo"]
         after = info["endCursor"]
         if not info["hasNextPage"]:
@@ -140,10 +144,10 @@ async def test_expired_analytics_invitations_and_reports_read_as_absent(
         api: Api, clock: Clock) -> None:
     clock.advance(DAY_SECONDS + 1)
     data = await api.ok('{ githubData(username: "bob-senior") { dataSource } '
-                        "teamGitHubData { githubUsername } teamReport { reportDate } "
-                        "invitations { edges { node { id } } } "
-                        'member(id: "user-bob-002") { githubData { dataSource } } }')
-    assert data == {"githubData": None, "teamGitHubData": [], "teamReport": None,
+                        "teamGitHubData { edges { node { githubUsername } } } "
+                        "teamReport { reportDate } invitations { edges { node { id } } } "
+                        'member(userId: "user-bob-002") { githubData { dataSource } } }')
+    assert data == {"githubData": None, "teamGitHubData": {"edges": []}, "teamReport": None,
                     "invitations": {"edges": []}, "member": {"githubData": None}}
     assert await api.store.get(
         keys.github_data(demo.DEMO_ORG, "bob-senior"), consistent=True) is None
@@ -156,7 +160,7 @@ async def test_an_unexpected_error_is_masked_with_a_code_and_request_id(api: Api
 
     api.store.fault_hook = explode
     try:
-        outcome = await api.run("{ teamGitHubData { githubUsername } }")
+        outcome = await api.run("{ teamGitHubData { edges { node { githubUsername } } } }")
     finally:
         api.store.fault_hook = None
     assert outcome.errors == [{
@@ -174,7 +178,7 @@ async def test_a_store_outage_is_reported_as_unavailable_not_masked(api: Api) ->
 
     api.store.fault_hook = down
     try:
-        outcome = await api.run("{ teamGitHubData { githubUsername } }")
+        outcome = await api.run("{ teamGitHubData { edges { node { githubUsername } } } }")
     finally:
         api.store.fault_hook = None
     assert outcome.codes == ["STORE_UNAVAILABLE"]
