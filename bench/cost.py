@@ -38,11 +38,12 @@ from bench.processes import ROOT, BenchError, Process, request, start
 from tests.dynamo_proxy import item_size
 
 TABLE = "devinsights-bench"
-TEAM_ANALYTICS = "{ teamGitHubData { githubUsername codeQuality { overallScore } " \
-                 "member { name } } }"
+# One page, the largest: 100 entries (all of them up to 100 members).
+TEAM_ANALYTICS = f"{{ teamGitHubData(first: {PAGE_SIZE}) {{ edges {{ node {{ githubUsername " \
+                 "codeQuality { overallScore } member { name } } } } }"
 ADMINS = "{ members(role: ADMIN, first: 1) { edges { node { id } } } }"
 PREFERENCES = ('mutation { updateMyPreferences(input: {language: "en"}) { __typename '
-               "... on MemberSuccess { member { version } } } }")
+               "... on UpdateMyPreferencesSuccess { member { version } } } }")
 Items = dict[str, dict[str, Any]]  # sort key -> item, as DynamoDB stores it
 
 
@@ -96,7 +97,7 @@ def floor_dashboard(items: Items, org: str) -> tuple[float, float]:
 
 
 def floor_team_analytics(items: Items, org: str) -> tuple[float, float]:
-    github = [k for k in items if k.startswith("GITHUB_DATA#")]
+    github = sorted(k for k in items if k.startswith("GITHUB_DATA#"))[:PAGE_SIZE]
     owners = [f"MEMBER#{items[k]['userId']['S']}" for k in github if "S" in items[k].get(
         "userId", {})]
     return _reads(items, org, person_id(org, 0), [*github, *owners]), 0.0
@@ -120,8 +121,8 @@ def floor_preferences(items: Items, org: str) -> tuple[float, float]:
 
 OPERATIONS = [
     CostOp("typename", TYPENAME, 100, floor_typename),
-    CostOp("member", f'{{ member(id: "{person_id(org_id(100), 42)}") {{ id name email role '
-           "status githubUsername version invitedBy { name } } }", 100, floor_member),
+    CostOp("member", f'{{ member(userId: "{person_id(org_id(100), 42)}") {{ id name email '
+           "role status githubUsername version invitedBy { name } } }", 100, floor_member),
     *(CostOp(f"dashboard-{n}", DASHBOARD, n, floor_dashboard) for n in (10, 100, 1000)),
     *(CostOp(f"teamGitHubData-{n}", TEAM_ANALYTICS, n, floor_team_analytics)
       for n in (10, 100, 1000)),

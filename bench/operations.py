@@ -16,8 +16,8 @@ PAGE_SIZE = 100
 TYPENAME = "{ __typename }"
 
 MEMBER = """
-query Member($id: ID!) {
-  member(id: $id) { id name email role status githubUsername version
+query Member($userId: ID!) {
+  member(userId: $userId) { id userId name email role status githubUsername version
     preferences { emailNotifications weeklyReports language } invitedBy { name } }
 }
 """
@@ -38,11 +38,12 @@ query Dashboard {
 """.replace("{page}", str(PAGE_SIZE))
 
 UPDATE_PREFERENCES = """
-mutation UpdatePreferences($input: PreferencesInput!) {
+mutation UpdatePreferences($input: UpdateMyPreferencesInput!) {
   updateMyPreferences(input: $input) {
     __typename
-    ... on MemberSuccess { member { id version preferences { weeklyReports language } } }
-    ... on Error { code message }
+    ... on UpdateMyPreferencesSuccess {
+      member { id version preferences { weeklyReports language } } }
+    ... on MutationError { code message }
   }
 }
 """
@@ -95,7 +96,7 @@ def dashboard(size: int) -> Operation:
 
 OPERATIONS: tuple[Operation, ...] = (
     Operation("typename", TYPENAME),
-    Operation("member", MEMBER, variables={"id": f"{org_id(DEFAULT_SIZE)}-u0042"},
+    Operation("member", MEMBER, variables={"userId": f"{org_id(DEFAULT_SIZE)}-u0042"},
               operation_name="Member"),
     *(dashboard(size) for size in ORG_SIZES),
     Operation("updateMyPreferences", UPDATE_PREFERENCES,
@@ -124,6 +125,6 @@ def check_answer(op: Operation, payload: Any) -> str | None:
         return "member is null"
     if op.mutation:
         result = data.get("updateMyPreferences") or {}
-        if result.get("__typename") != "MemberSuccess":
+        if result.get("__typename") != "UpdateMyPreferencesSuccess":
             return f"the mutation answered {result.get('__typename')}: {result}"
     return None

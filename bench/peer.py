@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import base64
 import binascii
+import datetime
 import enum
 import json
 from collections.abc import Sequence
@@ -29,6 +30,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
+from strawberry.relay.utils import to_base64
 
 ORGS: dict[str, dict[str, Any]] = {}  # org id -> {"members": {id: dict}, "order": [...], ...}
 
@@ -44,6 +46,41 @@ class Role(enum.Enum):
 class MemberStatus(enum.Enum):
     ACTIVE = "active"
     SUSPENDED = "suspended"
+
+
+@strawberry.enum
+class Plan(enum.Enum):
+    FREE = "free"
+    PRO = "pro"
+    ENTERPRISE = "enterprise"
+
+
+@strawberry.enum
+class RiskLevel(enum.Enum):
+    LOW = "LOW"
+    MEDIUM = "MEDIUM"
+    HIGH = "HIGH"
+    CRITICAL = "CRITICAL"
+
+
+@strawberry.enum
+class ErrorCode(enum.Enum):
+    NOT_FOUND = "NOT_FOUND"
+
+
+def from_ms(ms: float) -> datetime.datetime:
+    return datetime.datetime.fromtimestamp(ms / 1000, datetime.UTC)
+
+
+def from_seconds(seconds: float) -> datetime.datetime:
+    return datetime.datetime.fromtimestamp(seconds, datetime.UTC)
+
+
+def enum_or_none(kind: type[enum.Enum], value: Any) -> Any:
+    try:
+        return kind(value)
+    except ValueError:
+        return None
 
 
 @strawberry.type
@@ -90,24 +127,35 @@ class BurnoutPatterns:
 @strawberry.type
 class BurnoutRisk:
     risk_score: float | None
-    risk_level: str | None
+    risk_level: RiskLevel | None
     patterns: BurnoutPatterns
 
 
+# Instants are DateTime, as in our schema; converted only when selected (no bench
+# operation selects one).
 @strawberry.type
 class GitHubData:
     github_username: str
     code_quality: CodeQuality
     metrics: Metrics
     burnout_risk: BurnoutRisk
-    cached_at: float
-    expires_at: int
+    cached_at_ms: strawberry.Private[float]
+    expires_at_seconds: strawberry.Private[int]
     data_source: str
+
+    @strawberry.field
+    def cached_at(self) -> datetime.datetime:
+        return from_ms(self.cached_at_ms)
+
+    @strawberry.field
+    def expires_at(self) -> datetime.datetime:
+        return from_seconds(self.expires_at_seconds)
 
 
 @strawberry.type
 class Member:
-    id: strawberry.ID
+    id: strawberry.ID  # global, as ours: base64 of "Member:<org>#<user>"
+    user_id: strawberry.ID
     email: str
     name: str
     role: Role
@@ -115,10 +163,18 @@ class Member:
     github_username: str | None
     permissions: list[str]
     preferences: Preferences
-    joined_at: float
-    last_login_at: float | None
+    joined_at_ms: strawberry.Private[float]
+    last_login_at_ms: strawberry.Private[float | None]
     version: int
     invited_by_id: strawberry.Private[str | None]
+
+    @strawberry.field
+    def joined_at(self) -> datetime.datetime:
+        return from_ms(self.joined_at_ms)
+
+    @strawberry.field
+    def last_login_at(self) -> datetime.datetime | None:
+        return None if self.last_login_at_ms is None else from_ms(self.last_login_at_ms)
 
     @strawberry.field
     async def invited_by(self, info: strawberry.Info) -> Member | None:
@@ -137,14 +193,23 @@ class Member:
 @strawberry.type
 class Organization:
     id: strawberry.ID
+    organization_id: strawberry.ID
     name: str
-    plan: str
+    plan: Plan | None
     max_members: int
     current_members: int
-    created_at: float
-    updated_at: float
+    created_at_ms: strawberry.Private[float]
+    updated_at_ms: strawberry.Private[float]
     version: int
     owner_id: strawberry.Private[str]
+
+    @strawberry.field
+    def created_at(self) -> datetime.datetime:
+        return from_ms(self.created_at_ms)
+
+    @strawberry.field
+    def updated_at(self) -> datetime.datetime:
+        return from_ms(self.updated_at_ms)
 
     @strawberry.field
     async def owner(self, info: strawberry.Info) -> Member | None:
@@ -184,8 +249,16 @@ class TeamReport:
     needs_support: list[ReportPerson]
     burnout_risks: list[ReportPerson]
     generated_by_name: str | None
-    generated_at: float
-    expires_at: int
+    generated_at_ms: strawberry.Private[float]
+    expires_at_seconds: strawberry.Private[int]
+
+    @strawberry.field
+    def generated_at(self) -> datetime.datetime:
+        return from_ms(self.generated_at_ms)
+
+    @strawberry.field
+    def expires_at(self) -> datetime.datetime:
+        return from_seconds(self.expires_at_seconds)
 
 
 @strawberry.type
@@ -209,27 +282,27 @@ class MemberConnection:
 
 
 @strawberry.interface
-class Error:
+class MutationError:
     message: str
-    code: str
+    code: ErrorCode
 
 
 @strawberry.type
-class NotFound(Error):
+class NotFound(MutationError):
     pass
 
 
 @strawberry.type
-class MemberSuccess:
+class UpdateMyPreferencesSuccess:
     member: Member
 
 
-UpdateMyPreferencesResult = Annotated[MemberSuccess | NotFound,
+UpdateMyPreferencesResult = Annotated[UpdateMyPreferencesSuccess | NotFound,
                                       strawberry.union("UpdateMyPreferencesResult")]
 
 
 @strawberry.input
-class PreferencesInput:
+class UpdateMyPreferencesInput:
     expected_version: int | None = None
     email_notifications: bool | None = None
     weekly_reports: bool | None = None
@@ -243,7 +316,8 @@ class PreferencesInput:
 
 def member_from(d: dict[str, Any]) -> Member:
     p = d["preferences"]
-    return Member(id=strawberry.ID(d["id"]), email=d["email"], name=d["name"],
+    return Member(id=strawberry.ID(to_base64("Member", f"{d['orgId']}#{d['id']}")),
+                  user_id=strawberry.ID(d["id"]), email=d["email"], name=d["name"],
                   role=Role(d["role"]), status=MemberStatus(d["status"]),
                   github_username=d["githubUsername"], permissions=d["permissions"],
                   preferences=Preferences(email_notifications=p.get("emailNotifications"),
@@ -251,7 +325,7 @@ def member_from(d: dict[str, Any]) -> Member:
                                           burnout_alerts=p.get("burnoutAlerts"),
                                           language=p.get("language"),
                                           date_format=p.get("dateFormat")),
-                  joined_at=d["joinedAt"], last_login_at=d["lastLoginAt"],
+                  joined_at_ms=d["joinedAt"], last_login_at_ms=d["lastLoginAt"],
                   version=d["version"], invited_by_id=d["invitedBy"])
 
 
@@ -272,11 +346,13 @@ def github_data_from(d: dict[str, Any]) -> GitHubData:
                         average_commit_size=mt.get("averageCommitSize"),
                         languages=[LanguageShare(name=k, percent=v)
                                    for k, v in mt.get("languages", {}).items()]),
-        burnout_risk=BurnoutRisk(risk_score=br.get("riskScore"), risk_level=br.get("riskLevel"),
+        burnout_risk=BurnoutRisk(risk_score=br.get("riskScore"),
+                                 risk_level=enum_or_none(RiskLevel, br.get("riskLevel")),
                                  patterns=BurnoutPatterns(
                                      late_night_commits=pt.get("lateNightCommits"),
                                      weekend_work=pt.get("weekendWork"))),
-        cached_at=d["cachedAt"], expires_at=d["expiresAt"], data_source=d["dataSource"])
+        cached_at_ms=d["cachedAt"], expires_at_seconds=d["expiresAt"],
+        data_source=d["dataSource"])
 
 
 def person_from(d: dict[str, Any]) -> ReportPerson:
@@ -298,8 +374,8 @@ def team_report_from(d: dict[str, Any]) -> TeamReport:
         top_performers=[person_from(p) for p in data["topPerformers"]],
         needs_support=[person_from(p) for p in data["needsSupport"]],
         burnout_risks=[person_from(p) for p in data["burnoutRisks"]],
-        generated_by_name=d["generatedByName"], generated_at=d["generatedAt"],
-        expires_at=d["expiresAt"])
+        generated_by_name=d["generatedByName"], generated_at_ms=d["generatedAt"],
+        expires_at_seconds=d["expiresAt"])
 
 
 # Roots
@@ -323,14 +399,16 @@ class Query:
         if org is None:
             return None
         o = org["organization"]
-        return Organization(id=strawberry.ID(o["id"]), name=o["name"], plan=o["plan"],
+        return Organization(id=strawberry.ID(to_base64("Organization", o["id"])),
+                            organization_id=strawberry.ID(o["id"]), name=o["name"],
+                            plan=enum_or_none(Plan, o["plan"]),
                             max_members=o["maxMembers"], current_members=o["currentMembers"],
-                            created_at=o["createdAt"], updated_at=o["updatedAt"],
+                            created_at_ms=o["createdAt"], updated_at_ms=o["updatedAt"],
                             version=o["version"], owner_id=o["ownerId"])
 
     @strawberry.field
-    async def member(self, info: strawberry.Info, id: strawberry.ID) -> Member | None:
-        return await info.context["member_by_id"].load(str(id))  # type: ignore[no-any-return]
+    async def member(self, info: strawberry.Info, user_id: strawberry.ID) -> Member | None:
+        return await info.context["member_by_id"].load(str(user_id))  # type: ignore[no-any-return]
 
     @strawberry.field
     def members(self, info: strawberry.Info, first: int | None = None,
@@ -360,19 +438,19 @@ class Query:
 class Mutation:
     @strawberry.mutation
     def update_my_preferences(self, info: strawberry.Info,
-                              input: PreferencesInput) -> UpdateMyPreferencesResult:
+                              input: UpdateMyPreferencesInput) -> UpdateMyPreferencesResult:
         org = _org(info)
         me = org["members"].get(info.context["user_id"]) if org else None
         if me is None:
             return NotFound(message="you are not a member of this organization",
-                            code="NOT_FOUND")
+                            code=ErrorCode.NOT_FOUND)
         changes = {"emailNotifications": input.email_notifications,
                    "weeklyReports": input.weekly_reports, "burnoutAlerts": input.burnout_alerts,
                    "language": input.language, "dateFormat": input.date_format}
         me["preferences"] = {**me["preferences"],
                              **{k: v for k, v in changes.items() if v is not None}}
         me["version"] += 1
-        return MemberSuccess(member=member_from(me))
+        return UpdateMyPreferencesSuccess(member=member_from(me))
 
 
 schema = strawberry.Schema(query=Query, mutation=Mutation, types=[NotFound])
@@ -420,7 +498,7 @@ def load(snapshot: dict[str, Any]) -> None:
     for org_id, org in snapshot["orgs"].items():
         ORGS[org_id] = {
             "organization": org["organization"],
-            "members": {m["id"]: m for m in org["members"]},
+            "members": {m["id"]: {**m, "orgId": org_id} for m in org["members"]},
             "order": [m["id"] for m in org["members"]],
             "githubData": {g["githubUsername"]: g for g in org["githubData"]},
             "teamReport": org["teamReport"],

@@ -66,36 +66,36 @@ READS = {
                 "actor { name } } } } }",
     "githubData": "query GitHub($u: String!) { githubData(username: $u) { githubUsername "
                   "metrics { totalCommits } member { name } } }",
-    "teamGitHubData": "query Team { teamGitHubData { githubUsername burnoutRisk { riskScore } "
-                      "} }",
+    "teamGitHubData": "query Team { teamGitHubData(first: 100) { edges { node { githubUsername "
+                      "burnoutRisk { riskScore } } } } }",
 }
 INVITE = """mutation Invite($email: String!, $name: String) {
   inviteMember(input: {email: $email, name: $name}) {
     __typename
-    ... on InviteMemberSuccess { token invitation { id email status } }
-    ... on Error { code message }
+    ... on InviteMemberSuccess { token invitation { invitationId email status } }
+    ... on MutationError { code message }
   }
 }"""
 ACCEPT = """mutation Accept($token: String!) {
-  acceptInvitation(token: $token) {
+  acceptInvitation(input: {token: $token}) {
     __typename
-    ... on MemberSuccess { member { id email } }
-    ... on Error { code message }
+    ... on AcceptInvitationSuccess { member { userId email } }
+    ... on MutationError { code message }
   }
 }"""
 PREFERENCES = """mutation Prefs($language: String!, $expected: Int) {
   updateMyPreferences(input: {language: $language, expectedVersion: $expected}) {
     __typename
-    ... on MemberSuccess { member { id version preferences { language } } }
-    ... on Error { code message }
+    ... on UpdateMyPreferencesSuccess { member { userId version preferences { language } } }
+    ... on MutationError { code message }
   }
 }"""
 RECORD = """mutation Record($u: String!, $commits: Int!) {
   recordGitHubData(input: {githubUsername: $u, codeQuality: {overallScore: 7.5},
                            metrics: {totalCommits: $commits}, burnoutRisk: {riskScore: 3}}) {
     __typename
-    ... on GitHubDataSuccess { githubData { githubUsername metrics { totalCommits } } }
-    ... on Error { code message }
+    ... on RecordGitHubDataSuccess { githubData { githubUsername metrics { totalCommits } } }
+    ... on MutationError { code message }
   }
 }"""
 
@@ -218,7 +218,8 @@ class Client:
             self.refused(result["__typename"])
             self.note(f"invite refused: {result}")
             return
-        invite = {"email": email, "id": result["invitation"]["id"], "token": result["token"]}
+        invite = {"email": email, "id": result["invitation"]["invitationId"],
+                  "token": result["token"]}
         self.result.invites.append({"email": email, "id": invite["id"]})
         self.pending.append(invite)
 
@@ -235,7 +236,7 @@ class Client:
             self.doubt("accept", user)
             return
         result = data["acceptInvitation"]
-        if result["__typename"] == "MemberSuccess":
+        if result["__typename"] == "AcceptInvitationSuccess":
             self.result.accepts.append(accepted)
         elif result["__typename"] == "MemberLimitReached":
             self.result.accepts_refused.append(accepted)
@@ -256,7 +257,7 @@ class Client:
             self.doubt("preferences", f"{user}:{language}")
             return
         result = data["updateMyPreferences"]
-        if result["__typename"] == "MemberSuccess":
+        if result["__typename"] == "UpdateMyPreferencesSuccess":
             member = result["member"]
             self.versions[user] = member["version"]
             self.result.preferences.append({"user": user, "version": member["version"],
@@ -278,7 +279,7 @@ class Client:
             self.doubt("github", username)
             return
         result = data["recordGitHubData"]
-        if result["__typename"] == "GitHubDataSuccess":
+        if result["__typename"] == "RecordGitHubDataSuccess":
             self.result.github.append(username)
         else:
             self.refused(result["__typename"])

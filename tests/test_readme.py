@@ -108,7 +108,7 @@ def test_the_curl_query_and_mutation_work(live: Served, tmp_path: Path) -> None:
 
     assert result.returncode == 0, result.stderr
     assert '{"data":{"viewer":{"name":"Alice Developer","role":"ADMIN"}' in result.stdout
-    assert '"updateMyPreferences":{"__typename":"MemberSuccess"' in result.stdout
+    assert '"updateMyPreferences":{"__typename":"UpdateMyPreferencesSuccess"' in result.stdout
     assert '"errors"' not in result.stdout
 
 
@@ -124,7 +124,7 @@ def test_the_python_gql_example_works(live: Served, tmp_path: Path) -> None:
 
     assert result.returncode == 0, result.stderr
     assert "My Startup ['Alice Developer'" in result.stdout
-    assert "MemberSuccess" in result.stdout
+    assert "'__typename': 'UpdateMyPreferencesSuccess'" in result.stdout
 
 
 def test_the_cli_commands_succeed(tmp_path: Path) -> None:

@@ -39,9 +39,10 @@ from tests.hardening import tally
 
 ORG = "org-race-1"
 ADMIN = Caller("user-race-admin", ORG, "admin@race.example", "Ada Admin")
-ACCEPT = """mutation($t: String!) { acceptInvitation(token: $t) { __typename
-              ... on Error { code } ... on MemberLimitReached { maxMembers }
-              ... on InvitationUnavailable { reason } ... on MemberSuccess { member { id } } } }"""
+ACCEPT = """mutation($t: String!) { acceptInvitation(input: {token: $t}) { __typename
+              ... on MutationError { code } ... on MemberLimitReached { maxMembers }
+              ... on InvitationUnavailable { reason }
+              ... on AcceptInvitationSuccess { member { userId } } } }"""
 
 
 def invitee(i: int) -> Caller:
@@ -141,9 +142,9 @@ async def test_a_hundred_invitees_racing_for_ten_free_seats_seat_exactly_ten(
                                      for c, t in zip(callers, tokens, strict=True)))
     tally.add(tally.CONCURRENT, len(results))
 
-    assert kinds_of(results) == {"MemberSuccess": 10, "MemberLimitReached": 90}
+    assert kinds_of(results) == {"AcceptInvitationSuccess": 10, "MemberLimitReached": 90}
     winners = {c.user_id for c, r in zip(callers, results, strict=True)
-               if r["acceptInvitation"]["__typename"] == "MemberSuccess"}
+               if r["acceptInvitation"]["__typename"] == "AcceptInvitationSuccess"}
     for r in results:
         if r["acceptInvitation"]["__typename"] == "MemberLimitReached":
             assert r["acceptInvitation"] == {"__typename": "MemberLimitReached",
@@ -202,16 +203,16 @@ async def test_one_invitation_accepted_by_ten_callers_with_its_email_seats_exact
                                      for c in callers))
     tally.add(tally.CONCURRENT, len(results))
 
-    assert kinds_of(results)["MemberSuccess"] == 1
+    assert kinds_of(results)["AcceptInvitationSuccess"] == 1
     winner = next(c for c, r in zip(callers, results, strict=True)
-                  if r["acceptInvitation"]["__typename"] == "MemberSuccess")
+                  if r["acceptInvitation"]["__typename"] == "AcceptInvitationSuccess")
     for r in results:
         # Whoever lost the race is told the invitation was used, or (when the race was
         # decided inside the transaction) that the email now belongs to someone.
         assert r["acceptInvitation"] in (
-            {"__typename": "MemberSuccess", "member": {"id": winner.user_id}},
+            {"__typename": "AcceptInvitationSuccess", "member": {"userId": winner.user_id}},
             {"__typename": "InvitationUnavailable", "code": "INVITATION_UNAVAILABLE",
-             "reason": "used"},
+             "reason": "USED"},
             {"__typename": "EmailTaken", "code": "EMAIL_TAKEN"}), r
     await assert_counts_match_the_people(api.store, 2)
     items = await stored(api.store)
@@ -238,6 +239,6 @@ async def test_one_person_submitting_an_acceptance_ten_times_at_once_joins_once(
     tally.add(tally.CONCURRENT, len(results))
 
     kinds = kinds_of(results)
-    assert kinds["MemberSuccess"] == 1
-    assert set(kinds) <= {"MemberSuccess", "AlreadyExists", "InvitationUnavailable"}
+    assert kinds["AcceptInvitationSuccess"] == 1
+    assert set(kinds) <= {"AcceptInvitationSuccess", "AlreadyExists", "InvitationUnavailable"}
     await assert_counts_match_the_people(api.store, 2)

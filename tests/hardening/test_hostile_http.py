@@ -38,28 +38,28 @@ VIEWER = "query Viewer { viewer { name role } }"
 SET_LANGUAGE = """mutation SetLanguage($language: String!) {
   updateMyPreferences(input: {language: $language}) {
     __typename
-    ... on Error { code message }
+    ... on MutationError { code message }
     ... on ValidationError { field }
   }
 }"""
 INVITE = """mutation Invite($input: InviteMemberInput!) {
   inviteMember(input: $input) {
     __typename
-    ... on Error { code message }
+    ... on MutationError { code message }
     ... on ValidationError { field }
   }
 }"""
 RECORD = """mutation Record($input: RecordGitHubDataInput!) {
   recordGitHubData(input: $input) {
     __typename
-    ... on Error { code message }
+    ... on MutationError { code message }
     ... on ValidationError { field }
   }
 }"""
 RENAME = """mutation Rename($name: String!, $version: Int!) {
   updateOrganizationSettings(input: {expectedVersion: $version, name: $name}) {
     __typename
-    ... on Error { code message }
+    ... on MutationError { code message }
     ... on ValidationError { field }
   }
 }"""
@@ -354,7 +354,7 @@ def test_a_huge_input_is_a_validation_error_and_writes_nothing(
 @pytest.mark.parametrize("query", [
     "query Q($v: String!) { githubData(username: $v) { githubUsername } }",
     "query Q($v: String!) { memberByEmail(email: $v) { name } }",
-    "query Q($v: ID!) { member(id: $v) { name } }",
+    "query Q($v: ID!) { member(userId: $v) { name } }",
     "query Q($v: String) { teamReport(date: $v) { reportDate } }",
     "query Q($v: String) { members(after: $v) { edges { cursor } } }",
 ], ids=["githubData", "memberByEmail", "member", "teamReport", "members cursor"])

@@ -29,6 +29,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from datastore import demo
+from schema.node import global_id
 from tests.hardening import tally
 from tests.web.servers import Served, bearer, serving, settings_for, token
 
@@ -48,9 +49,11 @@ def operations() -> list[Operation]:
 OPERATIONS = operations()
 EXAMPLES = {GenerationMode.POSITIVE: 40, GenerationMode.NEGATIVE: 10}
 BUDGET_SECONDS = 60.0
-# Ids of people who exist, so that member(id:) and friends reach real data; never the
-# admin's own, so that the run cannot demote or remove the caller and refuse itself.
-KNOWN_IDS = [p["user_id"] for p in demo.PEOPLE if p["user_id"] != demo.DEMO_ADMIN]
+# Ids of people who exist, so that member(userId:) and friends reach real data, and their
+# global ids, so that node(id:) and nodes(ids:) do; never the admin's own, so that the run
+# cannot demote or remove the caller and refuse itself.
+USER_IDS = [p["user_id"] for p in demo.PEOPLE if p["user_id"] != demo.DEMO_ADMIN]
+KNOWN_IDS = USER_IDS + [global_id("Member", demo.DEMO_ORG, u) for u in USER_IDS]
 CASES = "schemathesis cases tried"
 
 

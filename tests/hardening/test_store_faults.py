@@ -33,7 +33,7 @@ READ_EVERYTHING = """{
   members(first: 10) { edges { node { id email invitedBy { id name }
                                       githubData { githubUsername } } } }
   teamReport { reportDate generatedBy { id } topPerformers { name member { id } } }
-  member(id: "user-charlie-003") { id name invitedBy { id } }
+  member(userId: "user-charlie-003") { id userId name invitedBy { id } }
   githubData(username: "bob-senior") { githubUsername member { id name } }
   activity(first: 5) { edges { node { action actor { id } } } }
 }"""
@@ -97,11 +97,11 @@ async def test_throttled_gets_and_transactions_of_a_mutation_are_retried_and_it_
         api: Api, faults: Faults, no_error_logs: None) -> None:
     faults.add(["get", "transact"], faults.throttle, each=4)
 
-    data = await api.ok(f"""mutation {{ changeMemberRole(userId: "{CHARLIE.user_id}",
-                              role: VIEWER) {{ __typename ... on MemberSuccess {{
+    data = await api.ok(f"""mutation {{ changeMemberRole(input: {{userId: "{CHARLIE.user_id}",
+                              role: VIEWER}}) {{ __typename ... on ChangeMemberRoleSuccess {{
                               member {{ role version }} }} }} }}""", ALICE)
 
-    assert data == {"changeMemberRole": {"__typename": "MemberSuccess",
+    assert data == {"changeMemberRole": {"__typename": "ChangeMemberRoleSuccess",
                                          "member": {"role": "VIEWER", "version": 2}}}
     assert faults.injected["get"] == 4  # the one read before the write, retried 4 times
     assert faults.injected["transact"] == 4
@@ -115,14 +115,14 @@ async def test_throttled_gets_and_transactions_of_a_mutation_are_retried_and_it_
 
 @pytest.mark.parametrize(("document", "op", "fault", "path", "data"), [
     ("{ members { edges { node { id } } } }", "query", "throttle", ["members"], None),
-    ('{ member(id: "user-bob-002") { id } }', "batch_get", "throttle", ["member"],
+    ('{ member(userId: "user-bob-002") { id } }', "batch_get", "throttle", ["member"],
      {"member": None}),
-    ('{ member(id: "user-bob-002") { id } }', "batch_get", "nothing_processed", ["member"],
-     {"member": None}),
+    ('{ member(userId: "user-bob-002") { id } }', "batch_get", "nothing_processed",
+     ["member"], {"member": None}),
     ('{ githubData(username: "bob-senior") { githubUsername } }', "batch_get",
      "nothing_processed", ["githubData"], {"githubData": None}),
-    ('mutation { changeMemberRole(userId: "user-bob-002", role: ADMIN) { __typename } }',
-     "get", "throttle", ["changeMemberRole"], None),
+    ('mutation { changeMemberRole(input: {userId: "user-bob-002", role: ADMIN}) '
+     "{ __typename } }", "get", "throttle", ["changeMemberRole"], None),
     ('mutation { inviteMember(input: {email: "zoe@startup.com"}) { __typename } }',
      "transact", "throttle", ["inviteMember"], None),
 ], ids=["query", "loader", "loader-unprocessed", "analytics-unprocessed", "mutation-get",
@@ -153,8 +153,9 @@ async def invite_newbie(api: Api) -> str:
     return token
 
 
-ACCEPT = """mutation($t: String!) { acceptInvitation(token: $t) {
-              __typename ... on Error { code } ... on MemberSuccess { member { id } } } }"""
+ACCEPT = """mutation($t: String!) { acceptInvitation(input: {token: $t}) {
+              __typename ... on MutationError { code }
+              ... on AcceptInvitationSuccess { member { userId } } } }"""
 
 
 async def acceptance_state(store: Store, invite_id: str) -> dict[str, Any]:
@@ -194,8 +195,8 @@ async def test_a_transaction_that_timed_out_once_is_retried_with_its_token_and_j
     outcome = await api.run(ACCEPT, NEWBIE, {"t": token})
 
     assert outcome.errors == []
-    assert outcome.data == {"acceptInvitation": {"__typename": "MemberSuccess",
-                                                 "member": {"id": NEWBIE.user_id}}}
+    assert outcome.data == {"acceptInvitation": {"__typename": "AcceptInvitationSuccess",
+                                                 "member": {"userId": NEWBIE.user_id}}}
     assert faults.seen["transact"] - seen == 2  # the timeout, then the retry: same token
     assert await acceptance_state(api.store, invite_id) == ACCEPTED
 
@@ -226,8 +227,8 @@ async def test_a_transaction_whose_answer_was_lost_reports_its_success_and_wrote
     outcome = await api.run(ACCEPT, NEWBIE, {"t": token})
 
     assert outcome.errors == []
-    assert outcome.data == {"acceptInvitation": {"__typename": "MemberSuccess",
-                                                 "member": {"id": NEWBIE.user_id}}}
+    assert outcome.data == {"acceptInvitation": {"__typename": "AcceptInvitationSuccess",
+                                                 "member": {"userId": NEWBIE.user_id}}}
     assert faults.injected["transact"] == 1
     assert faults.seen["transact"] - seen == 2
     assert await acceptance_state(api.store, invite_id) == ACCEPTED  # one event, one person
@@ -266,13 +267,13 @@ async def test_a_disk_error_inside_an_embedded_transaction_rolls_it_back_and_the
 
 def settings_update(name: str, version: int) -> str:
     return f"""mutation {{ updateOrganizationSettings(input: {{expectedVersion: {version},
-                 name: "{name}"}}) {{ __typename ... on Error {{ code }} }} }}"""
+                 name: "{name}"}}) {{ __typename ... on MutationError {{ code }} }} }}"""
 
 
 def preferences_update(language: str, version: int | None) -> str:
     expected = "" if version is None else f", expectedVersion: {version}"
     return f"""mutation {{ updateMyPreferences(input: {{language: "{language}"{expected}}}) {{
-                 __typename ... on Error {{ code }} }} }}"""
+                 __typename ... on MutationError {{ code }} }} }}"""
 
 
 @pytest.mark.parametrize("racers", [2, 8])
@@ -284,13 +285,14 @@ async def test_concurrent_settings_updates_with_one_version_have_exactly_one_win
     outcomes = await asyncio.gather(*(api.ok(settings_update(n, 1), ALICE) for n in names))
 
     kinds = [o["updateOrganizationSettings"]["__typename"] for o in outcomes]
-    assert sorted(kinds) == ["OrganizationSuccess"] + ["VersionConflict"] * (racers - 1)
+    assert sorted(kinds) == ["UpdateOrganizationSettingsSuccess",
+                             *["VersionConflict"] * (racers - 1)]
     assert all(o["updateOrganizationSettings"].get("code") in (None, "VERSION_CONFLICT")
                for o in outcomes)
     org = await api.store.get(keys.organization(ORG), consistent=True)
     assert org is not None
     assert org["version"] == 2
-    assert org["name"] == names[kinds.index("OrganizationSuccess")]
+    assert org["name"] == names[kinds.index("UpdateOrganizationSettingsSuccess")]
 
 
 @pytest.mark.parametrize("version", [1, None], ids=["expected-version", "version-read"])
@@ -302,11 +304,12 @@ async def test_concurrent_preference_updates_of_one_person_have_exactly_one_winn
                                     api.ok(preferences_update("fr", version), BOB))
 
     kinds = [o["updateMyPreferences"]["__typename"] for o in outcomes]
-    assert sorted(kinds) == ["MemberSuccess", "VersionConflict"]
+    assert sorted(kinds) == ["UpdateMyPreferencesSuccess", "VersionConflict"]
     item = await api.store.get(keys.member(ORG, BOB.user_id), consistent=True)
     assert item is not None
     assert item["version"] == 2
-    assert item["preferences"]["language"] == ("de", "fr")[kinds.index("MemberSuccess")]
+    winner = kinds.index("UpdateMyPreferencesSuccess")
+    assert item["preferences"]["language"] == ("de", "fr")[winner]
 
 
 # The store goes away in the middle of a request, then comes back

@@ -1,16 +1,19 @@
 """Tenancy as properties: hypothesis builds two or three organizations (people of every role,
 invitations, GitHub analytics, team reports) and runs random sequences of queries and
-mutations as callers of org A, with arguments naming the other orgs' ids, emails, usernames,
-tokens, dates, versions and cursors. After every operation:
+mutations as callers of org A, with arguments naming the other orgs' ids, global ids, emails,
+usernames, tokens, dates, versions and cursors. After every operation:
 
-* no response to A holds a value that belongs only to another org (its strings are
-  scanned for every such value, read from that org's partition);
+* no response to A holds a value that belongs only to another org (its strings, and what
+  its global ids encode, are scanned for every such value, read from that org's partition);
+* every ``totalCount`` counts A's own items;
 * no other org's partition changed (read directly from the store, before and after);
-* A's own partition stays A's and consistent (``currentMembers`` = people stored).
+* A's own partition stays A's and consistent (``currentMembers`` and every role-and-status
+  counter = people stored).
 """
 
 from __future__ import annotations
 
+import binascii
 import itertools
 import json
 from collections.abc import Iterator
@@ -20,11 +23,12 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from strawberry.relay.utils import from_base64, to_base64
 
-from datastore import analytics, invitations, keys, organizations
+from datastore import analytics, invitations, keys, members, organizations
 from datastore.actors import acting
-from datastore.records import Member, Role
-from datastore.store import Item, Query, Set, Store
+from datastore.records import ACTIVE_ADMINS, SLOTS, Member, Role, count_attribute
+from datastore.store import Item, Query, Store
 from datastore.table import create_table
 from resolvers.context import Caller
 from tests.api.conftest import Api, Outcome
@@ -32,6 +36,7 @@ from tests.conftest import TABLE, reset_moto
 from tests.hardening import tally
 
 DATES = ("2031-01-01", "2031-06-15", "2032-02-29")
+RISK_LEVELS = ("LOW", "MEDIUM", "HIGH", "CRITICAL")
 FIRST_NAMES = ("Ada", "Bo", "Cy", "Di", "Ed", "Flo")
 # Admins can do the most, so they call most often.
 CALLERS = ("admin", "admin", "admin", "member", "member", "viewer", "suspended", "newcomer")
@@ -42,6 +47,7 @@ NOBODY = {
     "token": ("invite-0000000000000000.bm90LWEtcmVhbC10b2tlbi1ub3QtYS1yZWFsLXRva2Vu",
               "nobody@nowhere.example"),
     "cursor": "bm90LWEtY3Vyc29yLW5vdC1hLWN1cnNvci1ub3QtYS1jdXJzb3I", "name": "Nobody At All",
+    "node": to_base64("Member", "org-nobody-0#user-nobody-0"),
 }
 # Strings of another org that are secret though they do not carry its tag.
 SYSTEM_IDS = ("eventId", "inviteId", "reportId", "tokenHash", "reportDate")
@@ -125,6 +131,7 @@ class Org:
     pending: set[str] = field(default_factory=set)  # invitations created pending
     dates: list[str] = field(default_factory=list)
     cursors: dict[str, list[str]] = field(default_factory=dict)
+    ids: list[str] = field(default_factory=list)  # global ids, as the API gave them
 
     @property
     def admin(self) -> Person:
@@ -147,6 +154,8 @@ class Org:
                 return self.dates
             case "name":
                 return [self.name] + [str(p.caller.name) for p in self.people]
+            case "node":
+                return self.ids
         return self.cursors.get(kind.removeprefix("cursor:"), [])
 
 
@@ -154,15 +163,14 @@ _examples = itertools.count(1)
 
 
 async def add_person(store: Store, org: Org, admin: Member, person: Person) -> None:
-    """Invite and accept, as a person joins for real."""
+    """Invite and accept (and suspend), as a person joins for real."""
     invitation, token = await invitations.create(
         store, acting(admin), str(person.caller.email), person.role,
         name=person.caller.name, github_username=person.github)
     await invitations.accept(store, org.org_id, token, person.caller.user_id,
                              str(person.caller.email), str(person.caller.name))
     if person.suspended:
-        await store.update(keys.member(org.org_id, person.caller.user_id),
-                           [Set("status", "suspended")])
+        await members.suspend(store, acting(admin), person.caller.user_id)
     org.invites.append((invitation.invite_id, invitation.email, token))
 
 
@@ -170,7 +178,7 @@ def github_record(tag: str, i: int) -> dict[str, Any]:
     return {"codeQuality": {"overallScore": 5 + i % 5, "analysis": f"analysis {tag}-{i}",
                             "strengths": [f"strength {tag}-{i}"]},
             "metrics": {"totalCommits": 10 + i},
-            "burnoutRisk": {"riskScore": 3 + i % 7, "riskLevel": f"level {tag}-{i}"}}
+            "burnoutRisk": {"riskScore": 3 + i % 7, "riskLevel": RISK_LEVELS[i % 4]}}
 
 
 async def build_org(store: Store, plan: OrgPlan, tag: str, a: Org | None) -> Org:
@@ -222,15 +230,23 @@ async def build_org(store: Store, plan: OrgPlan, tag: str, a: Org | None) -> Org
     return org
 
 
+CONNECTIONS = ("members", "invitations", "activity", "teamGitHubData")
+IDS = """{ organization { id } members(first: 100) { edges { node { id } } }
+  invitations(first: 100) { edges { node { id } } } activity(first: 100) { edges { node { id } } }
+  teamGitHubData(first: 100) { edges { node { id } } } teamReport { id } }"""
+
+
 async def collect_cursors(api: Api, org: Org) -> None:
-    """Cursors each of the org's callers was given, for every connection field."""
+    """Cursors each of the org's callers was given, for every connection field, and the
+    global ids of everything its admin can read."""
     for person in org.people:
-        for fld in ("members", "invitations", "activity"):
+        for fld in CONNECTIONS:
             outcome = await api.run(f"{{ {fld}(first: 1) {{ pageInfo {{ endCursor }} }} }}",
                                     person.caller)
             cursor = ((outcome.data or {}).get(fld) or {}).get("pageInfo", {}).get("endCursor")
             if cursor:
                 org.cursors.setdefault(fld, []).append(cursor)
+    org.ids = list(ids_in(await api.ok(IDS, org.admin.caller)))
 
 
 # Reading the store
@@ -252,15 +268,51 @@ def strings(value: Any) -> Iterator[str]:
             yield from strings(v)
 
 
+def ids_in(value: Any) -> Iterator[str]:
+    if isinstance(value, dict):
+        for k, v in value.items():
+            if k == "id" and isinstance(v, str):
+                yield v
+            else:
+                yield from ids_in(v)
+    elif isinstance(value, list):
+        for v in value:
+            yield from ids_in(v)
+
+
 def secrets_of(org: Org, items: list[Item]) -> set[str]:
     """Everything of the org a stranger must never see: its tagged values, system ids,
-    tokens and the cursors it was given."""
+    tokens, and the cursors and global ids it was given."""
     found = {s for s in strings(items) if org.tag in s}
     found |= {str(i[name]) for i in items for name in SYSTEM_IDS if i.get(name)}
     for _, _, token in org.invites:
         found |= {token, token.partition(".")[2]}
     found |= {c for cursors in org.cursors.values() for c in cursors}
+    found |= set(org.ids)
     return found
+
+
+def readable(value: Any) -> str:
+    """A response as text, each global id in it followed by what it encodes (an org's id,
+    a user id, ...): the tags the scan looks for are not visible in base64."""
+    decoded = []
+    for s in strings(value):
+        try:
+            decoded.append(from_base64(s)[1])
+        except (ValueError, TypeError, binascii.Error, UnicodeDecodeError):
+            continue
+    return json.dumps([value, decoded], ensure_ascii=False)
+
+
+def check_counts(op: Op, data: dict[str, Any] | None, own: list[Item]) -> None:
+    """A connection's totalCount counts org A's own items, never another org's."""
+    connection = (data or {}).get(op.kind) or {}
+    if "totalCount" not in connection:
+        return
+    kinds = {"members": "MEMBER", "invitations": "INVITATION", "teamGitHubData": "GITHUB_DATA"}
+    expected = [i for i in own if i["entityType"] == kinds[op.kind]
+                and (op.kind != "members" or not op.flag or i["role"] == "member")]
+    assert connection["totalCount"] == len(expected), (op, connection)
 
 
 def check_own_partition(a: Org, items: list[Item]) -> None:
@@ -270,72 +322,89 @@ def check_own_partition(a: Org, items: list[Item]) -> None:
     if org["currentMembers"] != len(people):
         tally.add(tally.LOST, abs(org["currentMembers"] - len(people)))
     assert org["currentMembers"] == len(people) <= org["maxMembers"]
-    assert org["adminCount"] == len([p for p in people if p["role"] == "admin"]) >= 1
+    # Every role-and-status counter (adminCount: the active admins) counts the people stored.
+    for role, status in SLOTS:
+        stored = [p for p in people if (p["role"], p["status"]) == (role.value, status.value)]
+        assert org[count_attribute((role, status))] == len(stored), (role, status)
+    assert org[ACTIVE_ADMINS] >= 1
 
 
 # Operations of org A's callers
 
 
-MEMBER = """id email name role status githubUsername permissions version
-  invitedBy { id name email } preferences { language }
-  githubData { githubUsername dataSource codeQuality { analysis strengths } member { id } }"""
-RESULT = "__typename ... on Error { code message }"
+MEMBER = """id userId email name role status githubUsername permissions version
+  invitedBy { id userId name email } preferences { language }
+  githubData { id githubUsername dataSource codeQuality { analysis strengths }
+               member { id userId } }"""
+RESULT = "__typename ... on MutationError { code message }"
 
 # kind -> (document, pool the argument $x comes from)
 DOCUMENTS: dict[str, tuple[str, str | None]] = {
-    "overview": (f"""{{ viewer {{ {MEMBER} }} organization {{ id name plan currentMembers
-        maxMembers version usage {{ apiCalls {{ current limit }} }} owner {{ {MEMBER} }} }} }}""",
-                 None),
-    "member": (f"query($x: ID!) {{ member(id: $x) {{ {MEMBER} }} }}", "user"),
+    "overview": (f"""{{ viewer {{ {MEMBER} }} organization {{ id organizationId name plan
+        currentMembers maxMembers version usage {{ apiCalls {{ current limit }} }}
+        owner {{ {MEMBER} }} }} }}""", None),
+    "member": (f"query($x: ID!) {{ member(userId: $x) {{ {MEMBER} }} }}", "user"),
+    "node": (f"""query($x: ID!) {{ node(id: $x) {{ __typename id ... on Member {{ {MEMBER} }}
+        ... on Organization {{ organizationId name }}
+        ... on Invitation {{ invitationId email invitee: name invitedBy {{ id userId name }} }}
+        ... on GitHubData {{ username: githubUsername dataSource codeQuality {{ analysis }} }}
+        ... on TeamReport {{ reportDate generatedByName topPerformers {{ userId name }} }}
+        ... on ActivityEvent {{ eventId action target actorId }} }} }}""", "node"),
     "memberByEmail": (f"query($x: String!) {{ memberByEmail(email: $x) {{ {MEMBER} }} }}",
                       "email"),
     "members": (f"""query($x: String, $r: Role) {{ members(first: 3, after: $x, role: $r) {{
-        edges {{ cursor node {{ {MEMBER} }} }} pageInfo {{ hasNextPage endCursor }} }} }}""",
-                "cursor:members"),
+        edges {{ cursor node {{ {MEMBER} }} }} pageInfo {{ hasNextPage endCursor }}
+        totalCount }} }}""", "cursor:members"),
     "invitations": ("""query($x: String) { invitations(first: 3, after: $x) {
-        edges { cursor node { id email name role status githubUsername invitedByName
-                              invitedBy { id name } } } pageInfo { endCursor } } }""",
-                    "cursor:invitations"),
+        edges { cursor node { id invitationId email name role status githubUsername
+                              invitedByName invitedBy { id userId name } } }
+        pageInfo { endCursor } totalCount } }""", "cursor:invitations"),
     "activity": ("""query($x: String) { activity(first: 5, after: $x) {
-        edges { cursor node { id action target actorId actor { id name email } } }
+        edges { cursor node { id eventId action target actorId actor { id userId name email } } }
         pageInfo { endCursor } } }""", "cursor:activity"),
     "githubData": (f"""query($x: String!) {{ githubData(username: $x) {{ githubUsername
         dataSource codeQuality {{ analysis strengths }} burnoutRisk {{ riskLevel }}
         member {{ {MEMBER} }} }} }}""", "username"),
-    "teamGitHubData": ("""{ teamGitHubData { githubUsername dataSource
-        codeQuality { analysis } member { id name email } } }""", None),
+    "teamGitHubData": ("""query($x: String) { teamGitHubData(first: 3, after: $x) {
+        edges { cursor node { id githubUsername dataSource codeQuality { analysis }
+                              member { id userId name email } } }
+        pageInfo { endCursor } totalCount } }""", "cursor:teamGitHubData"),
     "teamReport": ("""query($x: String) { teamReport(date: $x) { reportDate generatedByName
         generatedBy { id name } summary { totalMembers totalCommits }
         topPerformers { userId name member { id email } } needsSupport { userId name }
         burnoutRisks { userId name } recommendations { action } } }""", "date"),
     "updateSettings": (f"""mutation($x: Int!, $n: String) {{ updateOrganizationSettings(
         input: {{expectedVersion: $x, name: $n, timezone: "Europe/Berlin"}}) {{ {RESULT}
-        ... on OrganizationSuccess {{ organization {{ id name version }} }} }} }}""", "version"),
+        ... on UpdateOrganizationSettingsSuccess {{ organization {{ id organizationId name
+        version }} }} }} }}""", "version"),
     "invite": (f"""mutation($x: String!, $g: String) {{ inviteMember(input: {{email: $x,
         role: MEMBER, githubUsername: $g, name: "Invitee"}}) {{ {RESULT}
-        ... on InviteMemberSuccess {{ token invitation {{ id email githubUsername
-        invitedBy {{ id }} }} }} }} }}""", "email"),
-    "accept": (f"""mutation($x: String!) {{ acceptInvitation(token: $x) {{ {RESULT}
-        ... on InvitationUnavailable {{ reason }} ... on MemberLimitReached {{ maxMembers }}
-        ... on MemberSuccess {{ member {{ {MEMBER} }} }} }} }}""", "token"),
-    "revoke": (f"""mutation($x: ID!) {{ revokeInvitation(id: $x) {{ {RESULT}
-        ... on InvitationSuccess {{ invitation {{ id email status }} }} }} }}""", "invite"),
-    "changeRole": (f"""mutation($x: ID!, $r: Role!, $v: Int) {{ changeMemberRole(userId: $x,
-        role: $r, expectedVersion: $v) {{ {RESULT}
-        ... on MemberSuccess {{ member {{ {MEMBER} }} }} }} }}""", "user"),
-    "remove": (f"""mutation($x: ID!) {{ removeMember(userId: $x) {{ {RESULT}
-        ... on MemberSuccess {{ member {{ {MEMBER} }} }} }} }}""", "user"),
+        ... on InviteMemberSuccess {{ token refreshed invitation {{ id invitationId email
+        githubUsername invitedBy {{ id userId }} }} }} }} }}""", "email"),
+    "accept": (f"""mutation($x: String!) {{ acceptInvitation(input: {{token: $x}}) {{
+        {RESULT} ... on InvitationUnavailable {{ reason }}
+        ... on MemberLimitReached {{ maxMembers }}
+        ... on AcceptInvitationSuccess {{ member {{ {MEMBER} }} }} }} }}""", "token"),
+    "revoke": (f"""mutation($x: ID!) {{ revokeInvitation(input: {{invitationId: $x}}) {{
+        {RESULT} ... on RevokeInvitationSuccess {{ invitation {{ id invitationId email
+        status }} }} }} }}""", "invite"),
+    "changeRole": (f"""mutation($x: ID!, $r: Role!, $v: Int) {{ changeMemberRole(input: {{
+        userId: $x, role: $r, expectedVersion: $v}}) {{ {RESULT}
+        ... on ChangeMemberRoleSuccess {{ member {{ {MEMBER} }} }} }} }}""", "user"),
+    "remove": (f"""mutation($x: ID!) {{ removeMember(input: {{userId: $x}}) {{ {RESULT}
+        ... on RemoveMemberSuccess {{ member {{ {MEMBER} }} }} }} }}""", "user"),
     "preferences": (f"""mutation($v: Int) {{ updateMyPreferences(input: {{language: "de",
-        expectedVersion: $v}}) {{ {RESULT} ... on MemberSuccess {{ member {{ {MEMBER} }} }}
-        }} }}""", None),
+        expectedVersion: $v}}) {{ {RESULT}
+        ... on UpdateMyPreferencesSuccess {{ member {{ {MEMBER} }} }} }} }}""", None),
     "recordGitHubData": (f"""mutation($x: String!) {{ recordGitHubData(input: {{
         githubUsername: $x, codeQuality: {{overallScore: 7.5, analysis: "recorded by A"}},
         metrics: {{totalCommits: 3}}, burnoutRisk: {{riskScore: 2}}}}) {{ {RESULT}
-        ... on GitHubDataSuccess {{ githubData {{ githubUsername dataSource
+        ... on RecordGitHubDataSuccess {{ githubData {{ id githubUsername dataSource
         member {{ {MEMBER} }} }} }} }} }}""", "username"),
-    "generateReport": (f"""mutation($x: String) {{ generateTeamReport(date: $x) {{ {RESULT}
-        ... on TeamReportSuccess {{ teamReport {{ reportDate summary {{ totalMembers }}
-        topPerformers {{ userId name }} burnoutRisks {{ userId name }} }} }} }} }}""", "date"),
+    "generateReport": (f"""mutation($x: String) {{ generateTeamReport(input: {{date: $x}}) {{
+        {RESULT} ... on GenerateTeamReportSuccess {{ teamReport {{ id reportDate
+        summary {{ totalMembers }} topPerformers {{ userId name }}
+        burnoutRisks {{ userId name }} }} }} }} }}""", "date"),
 }
 ROLES = ("ADMIN", "MEMBER", "VIEWER")
 
@@ -391,15 +460,16 @@ class World:
             variables["v"] = 1 if op.flag else None
         if op.kind == "preferences":
             variables["v"] = 1 if op.flag else None
-        if op.kind in ("members", "invitations", "activity", "teamReport", "generateReport") \
-                and op.source == "nobody" and op.flag:
+        if op.kind in ("members", "invitations", "activity", "teamGitHubData", "teamReport",
+                       "generateReport") and op.source == "nobody" and op.flag:
             variables["x"] = None  # the first page, the latest report, today
         outcome = await api.run(document, self.caller(op, email), variables)
         result = (outcome.data or {}).get("inviteMember") or {}
         if result.get("token"):  # A's own new invitation: its token joins A's pool
             invitation = result["invitation"]
-            self.a.invites.append((invitation["id"], invitation["email"], result["token"]))
-            self.a.pending.add(invitation["id"])
+            self.a.invites.append((invitation["invitationId"], invitation["email"],
+                                   result["token"]))
+            self.a.pending.add(invitation["invitationId"])
         return outcome
 
 
@@ -428,13 +498,14 @@ async def check_tenancy(api: Api, plans: list[OrgPlan], ops: list[Op]) -> None:
             tally.add(tally.OPERATIONS)
 
         own = await partition(store, a.org_id)
-        text = json.dumps({"data": outcome.data, "errors": outcome.errors}, ensure_ascii=False)
+        text = readable({"data": outcome.data, "errors": outcome.errors})
         mine = set(strings(own))
         leaked = sorted(s for s in secrets - mine if s in text)
         tally.add(tally.LEAKS, len(leaked))
         assert leaked == [], (op, outcome)
         for rival in world.rivals:
             assert await partition(store, rival.org_id) == rival_items[rival.org_id], op
+        check_counts(op, outcome.data, own)
         check_own_partition(a, own)
 
 

@@ -40,7 +40,7 @@ test("a mutation invites a member and the invitation is then listed", async () =
         inviteMember(input: $input) {
           __typename
           ... on InviteMemberSuccess { token invitation { email role status } }
-          ... on Error { message code }
+          ... on MutationError { message code }
         }
       }
     `,

@@ -24,7 +24,7 @@ async def test_the_async_gql_client_runs_a_mutation_with_variables(served: Serve
     transport = HTTPXAsyncTransport(url=served.graphql_url, headers=bearer(token()))
     mutation = gql("""mutation SetLanguage($language: String!) {
       updateMyPreferences(input: {language: $language}) {
-        ... on MemberSuccess { member { preferences { language } } }
+        ... on UpdateMyPreferencesSuccess { member { preferences { language } } }
       }
     }""")
     async with Client(transport=transport) as session:

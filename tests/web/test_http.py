@@ -20,7 +20,7 @@ PREFERENCES = "query Prefs { viewer { preferences { language } } }"
 SET_LANGUAGE = """mutation SetLanguage($language: String!) {
   updateMyPreferences(input: {language: $language}) {
     __typename
-    ... on MemberSuccess { member { preferences { language } } }
+    ... on UpdateMyPreferencesSuccess { member { preferences { language } } }
   }
 }"""
 
@@ -307,7 +307,7 @@ def test_a_batch_runs_each_operation_in_order(client: httpx.Client) -> None:
 
     assert response.status_code == 200
     first, second = response.json()
-    assert first["data"]["updateMyPreferences"]["__typename"] == "MemberSuccess"
+    assert first["data"]["updateMyPreferences"]["__typename"] == "UpdateMyPreferencesSuccess"
     assert second["data"]["viewer"]["preferences"]["language"] == "batch-1"
 
 
