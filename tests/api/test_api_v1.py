@@ -134,22 +134,25 @@ async def test_an_id_that_cannot_exist_is_a_typed_validation_error(api: Api) -> 
         "NotFound", "NOT_FOUND")
 
 
+@strawberry.type
+class Done:
+    ok: bool
+
+
+@strawberry.type
+class PingQuery:
+    ping: bool = True
+
+
+@strawberry.type
+class UndeclaredMutation:
+    @strawberry.mutation(extensions=[ExpectedFailures()])
+    async def act(self) -> Annotated[Done | NotFound, strawberry.union("ActResult")]:
+        raise LastAdmin("the organization must keep one admin")
+
+
 async def test_an_error_a_mutation_does_not_declare_is_masked() -> None:
-    @strawberry.type
-    class Done:
-        ok: bool
-
-    @strawberry.type
-    class Query:
-        ping: bool = True
-
-    @strawberry.type
-    class Mutation:
-        @strawberry.mutation(extensions=[ExpectedFailures()])
-        async def act(self) -> Annotated[Done | NotFound, strawberry.union("ActResult")]:
-            raise LastAdmin("the organization must keep one admin")
-
-    schema = strawberry.Schema(query=Query, mutation=Mutation,
+    schema = strawberry.Schema(query=PingQuery, mutation=UndeclaredMutation,
                                extensions=[MaskUnexpectedErrors])
     result = await schema.execute("mutation { act { __typename } }")
     assert result.data is None
