@@ -494,6 +494,8 @@ async def check_tenancy(api: Api, plans: list[OrgPlan], ops: list[Op]) -> None:
 
     for op in ops:
         outcome = await world.run(api, op)
+        # A masked error hides a bug (it once hid every inviteMember failing).
+        assert "INTERNAL_SERVER_ERROR" not in outcome.codes, (op, outcome)
         if op.source == "rival":
             tally.add(tally.OPERATIONS)
 

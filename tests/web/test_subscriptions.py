@@ -33,7 +33,7 @@ SET_LANGUAGE = """mutation SetLanguage($language: String!) {
   updateMyPreferences(input: {language: $language}) { __typename }
 }"""
 CREATE_ORG = """mutation Create($name: String!) {
-  createOrganization(name: $name) { __typename }
+  createOrganization(input: {name: $name}) { __typename }
 }"""
 
 
