@@ -47,6 +47,8 @@ class Context:
     # their membership must still say when the write commits.
     actor: Actor | None = None
     calls: CallLog = field(default_factory=CallLog)
+    # What the schema built from records this request, so it builds each once (schema/types).
+    views: dict[int, Any] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
 
     def acting(self) -> Actor:

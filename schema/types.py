@@ -124,13 +124,25 @@ def member_of(info: strawberry.Info, user_id: str | None) -> Maybe[Member]:
         return None
     found, record = info.context.loaders.peek_member(user_id)
     if found:
-        return Member.from_record(record) if record else None
+        return _member_view(info, record) if record else None
     return _load_member(info, user_id)
 
 
 async def _load_member(info: strawberry.Info, user_id: str) -> Member | None:
     record = await info.context.loaders.member_by_id.load(user_id)
-    return Member.from_record(record) if record else None
+    return _member_view(info, record) if record else None
+
+
+def _member_view(info: strawberry.Info, record: records.Member) -> Member:
+    """One object per person per request: a page of 100 whose inviter is the same admin
+    builds that admin once, not a hundred times."""
+    views: dict[int, Any] = info.context.views
+    key = id(record)  # the loaders keep the record, so its id names it for the request
+    view = views.get(key)
+    if view is None or view[0] is not record:
+        view = views[key] = (record, Member.from_record(record))
+    member: Member = view[1]
+    return member
 
 
 def github_data_of(info: strawberry.Info, username: str | None) -> Maybe[GitHubData]:
