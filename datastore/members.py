@@ -232,28 +232,43 @@ async def add(store: Store, member: Member, event: ActivityEvent,
     return member
 
 
-async def remove(store: Store, actor: Actor, user_id: str) -> Member:
+async def remove(store: Store, actor: Actor, user_id: str,
+                 expected_version: int | None = None) -> Member:
+    """Remove a person, their email claim and their seat at once.
+
+    With ``expected_version`` a person changed since answers VersionConflict; without it the
+    removal applies to whatever is current (a change landing in between is read again).
+    """
     org_id = actor.org_id
-    current = await get(store, org_id, user_id, consistent=True)
-    if current is None:
-        raise NotFound("member not found")
-    deltas = tally(slot(current), None)
-    e = activity.event(store, org_id, actor.user_id, "member.removed", user_id)
-    try:
-        await actor.transact(store, [
-            Delete(keys.member(org_id, user_id), attr_eq("version", current.version)),
-            Delete(keys.member_email(org_id, current.email), attr_eq("userId", user_id)),
-            _org_counter(org_id, deltas),
-            activity.put_event(e),
-        ])
-    except TransactionCanceled as exc:
-        if exc.failed(2) and loses_an_admin(deltas):
-            raise LastAdmin("cannot remove the last admin; make someone else an admin first"
-                            ) from None
-        if exc.failed(0) and await get(store, org_id, user_id, consistent=True) is None:
-            raise NotFound("member not found") from None
-        raise VersionConflict("the member changed while being removed; try again") from None
-    return current
+    for attempt in range(1 if expected_version is not None else 3):
+        current = await get(store, org_id, user_id, consistent=True)
+        if current is None:
+            raise NotFound("member not found")
+        version = expected_version if expected_version is not None else current.version
+        if version != current.version:
+            raise VersionConflict(f"the member changed since version {version}; reload and "
+                                  "retry")
+        deltas = tally(slot(current), None)
+        e = activity.event(store, org_id, actor.user_id, "member.removed", user_id)
+        try:
+            await actor.transact(store, [
+                Delete(keys.member(org_id, user_id), attr_eq("version", version)),
+                Delete(keys.member_email(org_id, current.email), attr_eq("userId", user_id)),
+                _org_counter(org_id, deltas),
+                activity.put_event(e),
+            ])
+        except TransactionCanceled as exc:
+            if exc.failed(2) and loses_an_admin(deltas):
+                raise LastAdmin("cannot remove the last admin; make someone else an admin "
+                                "first") from None
+            if exc.failed(0) and await get(store, org_id, user_id, consistent=True) is None:
+                raise NotFound("member not found") from None
+            if expected_version is None and attempt < 2:
+                continue  # changed in between: remove what is current now
+            raise VersionConflict("the member changed while being removed; try again"
+                                  ) from None
+        return current
+    raise AssertionError("unreachable")
 
 
 async def _read_versioned(store: Store, key: keys.Key, expected_version: int | None

@@ -94,8 +94,8 @@ async def change_role(ctx: Context, user_id: str, role: Role,
     return updated
 
 
-async def remove(ctx: Context, user_id: str) -> Member:
-    removed = await members.remove(ctx.store, ctx.acting(), user_id)
+async def remove(ctx: Context, user_id: str, expected_version: int | None = None) -> Member:
+    removed = await members.remove(ctx.store, ctx.acting(), user_id, expected_version)
     ctx.loaders.forget_member(user_id)
     return removed
 

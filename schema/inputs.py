@@ -97,6 +97,7 @@ class ChangeMemberRoleInput:
 @strawberry.input
 class RemoveMemberInput:
     user_id: strawberry.ID
+    expected_version: int | None = expected_version()
 
 
 @strawberry.input

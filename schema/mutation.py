@@ -282,7 +282,7 @@ class Mutation:
     async def remove_member(self, info: strawberry.Info, input: RemoveMemberInput
                             ) -> RemoveMemberResult:
         user_id = validation.identifier(str(input.user_id), "userId")
-        member = await membership.remove(_ctx(info), user_id)
+        member = await membership.remove(_ctx(info), user_id, input.expected_version)
         return RemoveMemberSuccess(member=Member.from_record(member))
 
     @mutation(permission=permissions.IsMember)

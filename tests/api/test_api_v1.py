@@ -354,3 +354,16 @@ async def test_the_owner_transfers_ownership_and_the_new_owner_is_an_admin(api: 
     assert data["owner"] == {"role": "ADMIN"}
     again = (await api.ok(transfer, ALICE, {"u": ALICE.user_id}))["transferOwnership"]
     assert again["__typename"] == "PermissionDenied"  # Alice is no longer the owner
+
+
+async def test_expected_version_means_the_same_on_remove_as_everywhere(api: Api) -> None:
+    remove = (f"mutation($v: Int) {{ removeMember(input: {{userId: \"user-bob-002\", "
+              f"expectedVersion: $v}}) {{ {ERR} ... on RemoveMemberSuccess {{ member {{ userId "
+              "} } } }")
+    bob = (await api.ok('{ member(userId: "user-bob-002") { version } }'))["member"]
+    stale = (await api.ok(remove, variables={"v": bob["version"] - 1}))["removeMember"]
+    assert (stale["__typename"], stale["code"]) == ("VersionConflict", "VERSION_CONFLICT")
+    assert (await api.ok('{ member(userId: "user-bob-002") { userId } }'))["member"]
+    await api.ok('mutation { updateMyPreferences(input: {language: "de"}) { __typename } }', BOB)
+    current = (await api.ok(remove, variables={"v": None}))["removeMember"]
+    assert current == {"__typename": "RemoveMemberSuccess", "member": {"userId": BOB.user_id}}
