@@ -137,6 +137,13 @@ class MemberNotActive(DomainError):
     code = "MEMBER_NOT_ACTIVE"
 
 
+class OwnerProtected(DomainError):
+    """The owner must stay an active admin: they can be neither removed, demoted nor
+    suspended until they transfer ownership."""
+
+    code = "OWNER_PROTECTED"
+
+
 class InvitationUnavailable(DomainError):
     """The invitation is unknown, expired, revoked, already used, or superseded by a newer
     invitation of the same email; ``reason`` says which (invalid, expired, revoked, used,

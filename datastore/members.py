@@ -27,6 +27,7 @@ from datastore.errors import (
     LastAdmin,
     MemberLimitReached,
     NotFound,
+    OwnerProtected,
     TransactionCanceled,
     VersionConflict,
 )
@@ -62,6 +63,7 @@ from datastore.store import (
     attr_eq,
     attr_gt,
     attr_lt,
+    attr_ne,
     item_exists,
     item_missing,
 )
@@ -195,8 +197,29 @@ def loses_an_admin(deltas: Mapping[str, int]) -> bool:
     return deltas.get(ACTIVE_ADMINS, 0) < 0
 
 
-def _org_counter(org_id: str, deltas: Mapping[str, int]) -> Update:
-    return Update(keys.organization(org_id), count_changes(deltas), count_guard(deltas))
+def _org_counter(org_id: str, deltas: Mapping[str, int], *, not_owner: str | None = None
+                 ) -> Update:
+    """The counters' update; with ``not_owner``, only while that person is not the owner
+    (the owner stays an active admin until they transfer ownership)."""
+    guard = count_guard(deltas)
+    if not_owner is not None:
+        guard = guard & attr_ne("ownerId", not_owner)
+    return Update(keys.organization(org_id), count_changes(deltas), guard)
+
+
+async def _refusal(store: Store, org_id: str, user_id: str, deltas: Mapping[str, int],
+                   last_admin: str) -> DomainError | None:
+    """Why the organization item refused a change to ``user_id``, read after the fact."""
+    org = await store.get(keys.organization(org_id), consistent=True)
+    if org is None:
+        return None
+    lost = -deltas.get(ACTIVE_ADMINS, 0)
+    if lost > 0 and int(org.get(ACTIVE_ADMINS, 0)) <= lost:
+        return LastAdmin(last_admin)
+    if org.get("ownerId") == user_id:
+        return OwnerProtected("the owner must stay an active admin; transfer ownership "
+                              "(transferOwnership) first")
+    return None
 
 
 async def add(store: Store, member: Member, event: ActivityEvent,
@@ -254,13 +277,16 @@ async def remove(store: Store, actor: Actor, user_id: str,
             await actor.transact(store, [
                 Delete(keys.member(org_id, user_id), attr_eq("version", version)),
                 Delete(keys.member_email(org_id, current.email), attr_eq("userId", user_id)),
-                _org_counter(org_id, deltas),
+                _org_counter(org_id, deltas, not_owner=user_id),
                 activity.put_event(e),
             ])
         except TransactionCanceled as exc:
-            if exc.failed(2) and loses_an_admin(deltas):
-                raise LastAdmin("cannot remove the last admin; make someone else an admin "
-                                "first") from None
+            refusal = await _refusal(
+                store, org_id, user_id, deltas,
+                "cannot remove the last admin; make someone else an admin first"
+            ) if exc.failed(2) else None
+            if refusal is not None:
+                raise refusal from None
             if exc.failed(0) and await get(store, org_id, user_id, consistent=True) is None:
                 raise NotFound("member not found") from None
             if expected_version is None and attempt < 2:
@@ -293,14 +319,18 @@ async def _change_person(store: Store, actor: Actor, item: Item, version: int,
     condition makes that exactly what was written)."""
     key = keys.member(actor.org_id, item["userId"])
     actions: list[Action] = [Update(key, changes, item_exists() & attr_eq("version", version))]
+    user_id = item["userId"]
     if deltas:
-        actions.append(_org_counter(actor.org_id, deltas))
+        owner_guard = user_id if loses_an_admin(deltas) else None
+        actions.append(_org_counter(actor.org_id, deltas, not_owner=owner_guard))
     actions.append(activity.put_event(event))
     try:
         await actor.transact(store, actions)
     except TransactionCanceled as exc:
-        if deltas and exc.failed(1) and loses_an_admin(deltas):
-            raise LastAdmin(last_admin) from None
+        refusal = await _refusal(store, actor.org_id, user_id, deltas, last_admin) \
+            if deltas and exc.failed(1) else None
+        if refusal is not None:
+            raise refusal from None
         if exc.failed(0) and await store.get(key, consistent=True) is None:
             raise NotFound("member not found") from None
         raise conflict from None

@@ -37,6 +37,7 @@ class ErrorCode(enum.Enum):
     MEMBER_LIMIT_REACHED = "MEMBER_LIMIT_REACHED"
     MEMBER_NOT_ACTIVE = "MEMBER_NOT_ACTIVE"
     NOT_FOUND = "NOT_FOUND"
+    OWNER_PROTECTED = "OWNER_PROTECTED"
     PERMISSION_DENIED = "PERMISSION_DENIED"
     VALIDATION = "VALIDATION"
     VERSION_CONFLICT = "VERSION_CONFLICT"
@@ -100,6 +101,12 @@ class CannotSuspendSelf(MutationError):
     pass
 
 
+@strawberry.type(description="The owner stays an active admin: transfer ownership before "
+                             "removing, demoting or suspending them.")
+class OwnerProtected(MutationError):
+    pass
+
+
 @strawberry.type(description="The person is suspended; reactivate them first.")
 class MemberNotActive(MutationError):
     pass
@@ -148,6 +155,8 @@ def from_domain(exc: store_errors.DomainError) -> MutationError:
         return EmailTaken(message=message, code=code)
     if isinstance(exc, store_errors.CannotSuspendSelf):
         return CannotSuspendSelf(message=message, code=code)
+    if isinstance(exc, store_errors.OwnerProtected):
+        return OwnerProtected(message=message, code=code)
     if isinstance(exc, store_errors.MemberNotActive):
         return MemberNotActive(message=message, code=code)
     if isinstance(exc, store_errors.ActorNotAllowed):
@@ -157,7 +166,7 @@ def from_domain(exc: store_errors.DomainError) -> MutationError:
 
 ERROR_TYPES = (NotFound, PermissionDenied, MemberLimitReached, InvitationUnavailable,
                VersionConflict, LastAdmin, AlreadyExists, EmailTaken, ValidationError,
-               CannotSuspendSelf, MemberNotActive)
+               CannotSuspendSelf, MemberNotActive, OwnerProtected)
 
 
 class ExpectedFailures(FieldExtension):

@@ -23,6 +23,7 @@ from schema.errors import (
     MemberLimitReached,
     MemberNotActive,
     NotFound,
+    OwnerProtected,
     PermissionDenied,
     ValidationError,
     VersionConflict,
@@ -173,12 +174,12 @@ RevokeInvitationResult = Annotated[
     | ValidationError,
     strawberry.union("RevokeInvitationResult")]
 ChangeMemberRoleResult = Annotated[
-    ChangeMemberRoleSuccess | PermissionDenied | NotFound | LastAdmin | VersionConflict
-    | ValidationError,
+    ChangeMemberRoleSuccess | PermissionDenied | NotFound | LastAdmin | OwnerProtected
+    | VersionConflict | ValidationError,
     strawberry.union("ChangeMemberRoleResult")]
 RemoveMemberResult = Annotated[
-    RemoveMemberSuccess | PermissionDenied | NotFound | LastAdmin | VersionConflict
-    | ValidationError,
+    RemoveMemberSuccess | PermissionDenied | NotFound | LastAdmin | OwnerProtected
+    | VersionConflict | ValidationError,
     strawberry.union("RemoveMemberResult")]
 UpdateMyPreferencesResult = Annotated[
     UpdateMyPreferencesSuccess | PermissionDenied | NotFound | VersionConflict
@@ -189,8 +190,8 @@ ResendInvitationResult = Annotated[
     | EmailTaken | ValidationError,
     strawberry.union("ResendInvitationResult")]
 SuspendMemberResult = Annotated[
-    SuspendMemberSuccess | PermissionDenied | NotFound | LastAdmin | CannotSuspendSelf
-    | VersionConflict | ValidationError,
+    SuspendMemberSuccess | PermissionDenied | NotFound | LastAdmin | OwnerProtected
+    | CannotSuspendSelf | VersionConflict | ValidationError,
     strawberry.union("SuspendMemberResult")]
 ReactivateMemberResult = Annotated[
     ReactivateMemberSuccess | PermissionDenied | NotFound | VersionConflict | ValidationError,

@@ -367,3 +367,23 @@ async def test_expected_version_means_the_same_on_remove_as_everywhere(api: Api)
     await api.ok('mutation { updateMyPreferences(input: {language: "de"}) { __typename } }', BOB)
     current = (await api.ok(remove, variables={"v": None}))["removeMember"]
     assert current == {"__typename": "RemoveMemberSuccess", "member": {"userId": BOB.user_id}}
+
+
+async def test_the_owner_stays_an_active_admin_until_they_transfer(api: Api) -> None:
+    await api.ok('mutation { changeMemberRole(input: {userId: "user-bob-002", role: ADMIN}) '
+                 '{ __typename } }')
+    attempts = {
+        "removeMember": 'removeMember(input: {userId: "user-abc-123"})',
+        "changeMemberRole": 'changeMemberRole(input: {userId: "user-abc-123", role: MEMBER})',
+        "suspendMember": 'suspendMember(input: {userId: "user-abc-123"})',
+    }
+    for field, call in attempts.items():
+        data = await api.ok(f"mutation {{ {call} {{ {ERR} }} }}", BOB)
+        assert (data[field]["__typename"], data[field]["code"]) == (
+            "OwnerProtected", "OWNER_PROTECTED"), field
+    alice = (await api.ok('{ member(userId: "user-abc-123") { role status } }'))["member"]
+    assert alice == {"role": "ADMIN", "status": "ACTIVE"}
+    await api.ok('mutation { transferOwnership(input: {userId: "user-bob-002"}) '
+                 '{ __typename } }')
+    data = await api.ok(f'mutation {{ {attempts["changeMemberRole"]} {{ {ERR} }} }}', BOB)
+    assert data["changeMemberRole"]["__typename"] == "ChangeMemberRoleSuccess"

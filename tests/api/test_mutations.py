@@ -306,10 +306,10 @@ async def test_promoting_then_demoting_keeps_one_admin(api: Api) -> None:
     await mutate(api, "changeMemberRole", 'input: {userId: "user-bob-002", role: ADMIN}')
     assert (await org_item(api))["adminCount"] == 2
     result = await mutate(api, "changeMemberRole",
-                          'input: {userId: "user-abc-123", role: MEMBER}')
+                          'input: {userId: "user-bob-002", role: MEMBER}')
     assert result["__typename"] == "ChangeMemberRoleSuccess"
     result = await mutate(api, "changeMemberRole",
-                          'input: {userId: "user-bob-002", role: MEMBER}', caller=BOB)
+                          'input: {userId: "user-abc-123", role: MEMBER}')
     assert result["code"] == "LAST_ADMIN"
     assert (await org_item(api))["adminCount"] == 1
 

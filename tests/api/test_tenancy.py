@@ -756,6 +756,10 @@ async def test_a_demoted_admin_loses_admin_only_fields_on_their_very_next_reques
 async def test_an_admin_demoted_by_another_admin_loses_admin_only_fields_at_once(
         api: Api) -> None:
     await change_role(api, ALICE, BOB.user_id, "ADMIN")
+    # Alice owns the organization, and an owner cannot be demoted: she hands it to Bob.
+    handed = await api.ok('mutation { transferOwnership(input: {userId: "user-bob-002"}) '
+                          "{ __typename } }", ALICE)
+    assert handed == {"transferOwnership": {"__typename": "TransferOwnershipSuccess"}}
     await change_role(api, BOB, ALICE.user_id, "VIEWER")
 
     read = await api.run(ADMIN_ONLY_READ, ALICE)
