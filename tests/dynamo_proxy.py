@@ -1436,6 +1436,10 @@ def query_page(items: list[Image], condition: KeyCondition, schema: Schema,
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
+    # socketserver's default backlog is 5: two processes opening their connection pools at
+    # once overflowed it, and a connection the kernel then reset reached botocore as
+    # ConnectionClosedError, an unknown outcome (werkzeug, behind us, listens with 128).
+    request_queue_size = 128
 
     def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler],
                  proxy: DynamoProxy) -> None:

@@ -186,8 +186,13 @@ async def test_two_server_processes_counting_at_once_lose_nothing(
         store: Store, org: str) -> None:
     processes = await asyncio.gather(start_counter(store, "2031-01", 100),
                                      start_counter(store, "2031-01", 100))
-
-    first, second = await asyncio.gather(*(counted_by(p, 100) for p in processes))
+    try:
+        first, second = await asyncio.gather(*(counted_by(p, 100) for p in processes))
+    finally:  # one failing must not leave the other writing into the next test's table
+        for process in processes:
+            if process.returncode is None:
+                process.kill()
+                await process.wait()
 
     assert_nothing_lost(first + second, 200)
     assert await stored_usage(store) == (200, "2031-01")
