@@ -22,7 +22,7 @@ class InputInvalid(ValueError):
 
 def email(value: str, field: str = "email") -> str:
     value = value.strip()
-    if len(value) > 254 or not EMAIL.match(value):
+    if len(value) > 254 or not EMAIL.fullmatch(value):
         raise InputInvalid(field, "must be an email address like name@example.com")
     return value.lower()
 
@@ -35,7 +35,7 @@ def name(value: str, field: str = "name") -> str:
 
 
 def github_username(value: str, field: str = "githubUsername") -> str:
-    if not GITHUB_USERNAME.match(value):
+    if not GITHUB_USERNAME.fullmatch(value):
         raise InputInvalid(field, "must be a GitHub username: letters, digits and single "
                                   "hyphens, at most 39 characters")
     return value

@@ -144,6 +144,9 @@ class Authenticator:
             kid = jwt.get_unverified_header(token).get("kid")
         except jwt.DecodeError:
             raise InvalidToken("the token is malformed: it is not a JWT") from None
+        except jwt.InvalidTokenError:  # PyJWT refuses a `kid` that is not a string
+            raise InvalidToken("the token's `kid` header must be a string naming a key of "
+                               "the identity provider's JWKS") from None
         if not isinstance(kid, str) or not kid:
             raise InvalidToken("the token has no `kid` header; the server picks the signing "
                                "key from the identity provider's JWKS by `kid`")

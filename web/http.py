@@ -42,7 +42,7 @@ from datastore.store import CallLog, current_calls
 from resolvers.context import Caller, make_context
 from schema.errors import with_request_code
 from web.api import Api, RequestLog, StoreNotOpen, new_request_id
-from web.auth import InvalidToken, KeysUnavailable
+from web.auth import BEARER_HINT, InvalidToken, KeysUnavailable
 from web.logs import request_logger
 from web.quota import QuotaExceeded
 from web.settings import CorsPolicy
@@ -333,8 +333,11 @@ class GraphQLHttp:
 
     async def _authenticate(self, request: Request, rl: RequestLog) -> Caller:
         try:
-            caller = await self.api.authenticator.caller_from_header(
-                request.headers.get("authorization"))
+            sent = request.headers.getlist("authorization")
+            if len(sent) > 1:  # which one counts would depend on every proxy on the way
+                raise InvalidToken("send one Authorization header, not "
+                                   f"{len(sent)}: {BEARER_HINT}")
+            caller = await self.api.authenticator.caller_from_header(sent[0] if sent else None)
         except InvalidToken as exc:
             # RFC 6750: no error code when the request had no credentials at all.
             challenge = ('Bearer realm="devinsights"' if exc.missing

@@ -387,3 +387,11 @@ async def test_the_owner_stays_an_active_admin_until_they_transfer(api: Api) -> 
                  '{ __typename } }')
     data = await api.ok(f'mutation {{ {attempts["changeMemberRole"]} {{ {ERR} }} }}', BOB)
     assert data["changeMemberRole"]["__typename"] == "ChangeMemberRoleSuccess"
+
+
+async def test_a_github_username_with_a_trailing_newline_is_refused(api: Api) -> None:
+    # `$` matches before a final newline: "bob-elder\n" once passed and became a second record.
+    data = await api.ok(f"""mutation($g: String!) {{ updateMyProfile(input: {{githubUsername: $g}})
+        {{ {ERR} }} }}""", BOB, {"g": "bob-elder\n"})
+    assert (data["updateMyProfile"]["__typename"], data["updateMyProfile"]["field"]) == (
+        "ValidationError", "githubUsername")

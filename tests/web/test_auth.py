@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -234,6 +236,19 @@ def test_a_token_with_an_unknown_kid_is_refused(jwks_served: Served) -> None:
     assert_refused(jwks_served, sent, ask(jwks_served, bearer(sent)), "`kid`")
 
 
+@pytest.mark.parametrize("kid", [1, ["key-1"], None])
+def test_a_token_whose_kid_is_not_a_string_is_refused_not_a_server_error(
+        jwks_served: Served, kid: Any) -> None:
+    # PyJWT will not sign such a header, so splice one onto a valid token.
+    header = base64.urlsafe_b64encode(json.dumps({"alg": "RS256", "typ": "JWT", "kid": kid})
+                                      .encode()).decode().rstrip("=")
+    sent = ".".join([header, *signed(RSA_KEY, "key-1").split(".")[1:]])
+
+    response = ask(jwks_served, bearer(sent))
+
+    assert_refused(jwks_served, sent, response, "`kid`")
+
+
 def test_a_token_without_a_kid_is_refused(jwks_served: Served) -> None:
     sent = token(key=RSA_KEY, algorithm="RS256")
 
@@ -330,3 +345,16 @@ async def test_verification_is_cached_only_until_the_token_expires(tmp_path: Pat
     with contextlib.suppress(Exception):
         await auth.verify(short)
     assert len(verifications) == 3
+
+
+def test_two_authorization_headers_are_refused_whichever_is_valid(served: Served) -> None:
+    good = token()
+    for pair in ([good, "Bearer forged"], ["Bearer forged", good]):
+        with httpx.Client(base_url=served.url, timeout=10) as client:
+            response = client.post(
+                "/graphql", content=orjson.dumps(VIEWER),
+                headers=[("Content-Type", "application/json"),
+                         *(("Authorization", v if v.startswith("Bearer") else f"Bearer {v}")
+                           for v in pair)])
+
+        assert_refused(served, good, response, "one Authorization header")
