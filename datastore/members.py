@@ -101,13 +101,6 @@ async def list_page(store: Store, org_id: str, **kwargs: Any) -> tuple[list[Memb
     return [Member.from_item(i) for i in page.items], page
 
 
-async def memberships(store: Store, user_id: str) -> list[dict[str, Any]]:
-    """GSI2: the organizations a user has joined, oldest first (identity use only)."""
-    items = await store.query_all(Query(partition=keys.user_index(user_id), index="GSI2",
-                                        prefix=keys.JOINED))
-    return [{"organizationId": i["organizationId"], "role": i["role"]} for i in items]
-
-
 @dataclass(frozen=True, slots=True)
 class Membership:
     """One organization a user belongs to, as that user sees it."""
