@@ -39,12 +39,11 @@ from strawberry.types.graphql import OperationType
 
 from datastore.errors import StoreError, StoreThrottled
 from datastore.store import CallLog, current_calls
-from resolvers.context import Caller, make_context
+from resolvers.context import Caller
 from schema.errors import with_request_code
+from web import edge
 from web.api import Api, RequestLog, StoreNotOpen, new_request_id
-from web.auth import BEARER_HINT, InvalidToken, KeysUnavailable
 from web.logs import request_logger
-from web.quota import QuotaExceeded
 from web.settings import CorsPolicy
 
 log = logging.getLogger("devinsights.http")
@@ -322,39 +321,22 @@ class GraphQLHttp:
                                 code="PAYLOAD_TOO_LARGE")
             params = params_from_query_string(request)
             status, payload = await self._run(params, caller, media, rl, get=True,
-                                              first=True, cost=wants_cost(request))
+                                              cost=wants_cost(request))
             return respond(payload, status, media, rl.request_id)
         raw = decode_json(await read_body(request, limit))
         if isinstance(raw, list):
             return await self._run_batch(raw, caller, media, rl, cost=wants_cost(request))
         status, payload = await self._run(params_from(raw), caller, media, rl, get=False,
-                                          first=True, cost=wants_cost(request))
+                                          cost=wants_cost(request))
         return respond(payload, status, media, rl.request_id)
 
     async def _authenticate(self, request: Request, rl: RequestLog) -> Caller:
         try:
-            sent = request.headers.getlist("authorization")
-            if len(sent) > 1:  # which one counts would depend on every proxy on the way
-                raise InvalidToken("send one Authorization header, not "
-                                   f"{len(sent)}: {BEARER_HINT}")
-            caller = await self.api.authenticator.caller_from_header(sent[0] if sent else None)
-        except InvalidToken as exc:
-            # RFC 6750: no error code when the request had no credentials at all.
-            challenge = ('Bearer realm="devinsights"' if exc.missing
-                         else 'Bearer realm="devinsights", error="invalid_token"')
-            raise HttpError(401, str(exc), code="UNAUTHENTICATED",
-                            headers={"WWW-Authenticate": challenge}) from None
-        except KeysUnavailable as exc:
-            raise HttpError(503, f"{exc}; try again shortly", code="SERVICE_UNAVAILABLE"
-                            ) from None
-        rl.caller(caller)
-        if self.api.meter is not None:
-            try:
-                await self.api.meter.admit(caller.org_id)
-            except QuotaExceeded as exc:
-                raise HttpError(429, str(exc), code="QUOTA_EXCEEDED",
-                                headers={"Retry-After": str(exc.retry_after)}) from None
-        return caller
+            verified = await edge.identify(self.api, request.headers.getlist("authorization"))
+        except edge.Refusal as refusal:
+            raise _http_error(refusal) from None
+        rl.caller(verified.caller)
+        return verified.caller
 
     async def _run_batch(self, raw: list[Any], caller: Caller, media: str,
                          rl: RequestLog, *, cost: bool) -> Response:
@@ -364,15 +346,17 @@ class GraphQLHttp:
         if len(raw) > limit:
             raise HttpError(400, f"a batch may hold at most {limit} operations, got {len(raw)}")
         batch = [params_from(entry) for entry in raw]
-        # One after another: a later mutation may depend on an earlier one.
-        payloads = [(await self._run(p, caller, media, rl, get=False, first=i == 0,
-                                     cost=cost))[1] for i, p in enumerate(batch)]
+        # One after another: a later mutation may depend on an earlier one. The first
+        # counts the whole batch against the quota: all of it runs, or none.
+        payloads = [(await self._run(p, caller, media, rl, get=False, cost=cost,
+                                     count=len(batch) if i == 0 else 0))[1]
+                    for i, p in enumerate(batch)]
         return respond(payloads, 200, media, rl.request_id)
 
     async def _run(self, params: GraphQLParams, caller: Caller, media: str, rl: RequestLog,
-                   *, get: bool, first: bool, cost: bool) -> tuple[int, dict[str, Any]]:
-        """Run one operation. Its cost is what it called; the first operation's also holds
-        what the request called before it (the quota flush)."""
+                   *, get: bool, cost: bool, count: int = 1) -> tuple[int, dict[str, Any]]:
+        """Run one operation, counting ``count`` operations against the quota first (the
+        first of a request counts them all, the others 0). Its cost is what it called."""
         rl.operation(params.operation_name)
         allowed = ((OperationType.QUERY,) if get
                    else (OperationType.QUERY, OperationType.MUTATION))
@@ -380,9 +364,7 @@ class GraphQLHttp:
         calls = CallLog(parent=rl.calls)
         token = current_calls.set(calls)
         try:
-            context = await make_context(
-                self.api.require_store(), caller, self.api.api_settings, self.api.broker,
-                request_id=rl.request_id, calls=calls)
+            context = await edge.admit(self.api, caller, rl, calls, operations=count)
             result = await self.api.schema.execute(
                 params.query, variable_values=params.variables, context_value=context,
                 operation_name=params.operation_name, allowed_operation_types=allowed)
@@ -397,6 +379,8 @@ class GraphQLHttp:
             return request_error_status, {"errors": [error.formatted]}
         except MissingQueryError:
             raise HttpError(400, "the request has no `query`") from None
+        except edge.Refusal as refusal:
+            raise _http_error(refusal) from None
         except StoreThrottled as exc:
             log.warning("store busy: %s", exc, extra={"fields": {"requestId": rl.request_id}})
             raise HttpError(503, "the data store is busy; retry in a moment",
@@ -412,8 +396,13 @@ class GraphQLHttp:
         status = request_error_status if request_error else 200
         payload = formatted(result, request_error)
         if cost:
-            payload.setdefault("extensions", {})["cost"] = (rl.calls if first else calls).cost()
+            payload.setdefault("extensions", {})["cost"] = calls.cost()
         return status, payload
+
+
+def _http_error(refusal: edge.Refusal) -> HttpError:
+    return HttpError(refusal.status, refusal.message, code=refusal.code,
+                     headers=refusal.headers)
 
 
 # CORS

@@ -1,5 +1,7 @@
 """Per-organization API quotas (the design doc's ``usage.apiCalls``), counted in the store.
 
+What counts is decided at the edge (web/edge.py): one call per operation of an active member.
+
 Every process counts its requests locally and adds them to the organization item with one
 atomic update per ``flush_calls`` requests or per second, whichever comes first (so about
 one write per second per busy organization and process); the first
@@ -26,10 +28,13 @@ FLUSH_SECONDS = 1.0
 
 
 class QuotaExceeded(Exception):
-    def __init__(self, limit: int, period: str, retry_after: int) -> None:
-        super().__init__(f"the organization has used all {limit} API calls of {period}; "
-                         f"the quota resets in {retry_after} seconds (at the start of next "
-                         "month, UTC) or when the plan's limit is raised")
+    def __init__(self, limit: int, period: str, retry_after: int, *, left: int = 0,
+                 calls: int = 1) -> None:
+        used = (f"the organization has used all {limit} API calls of {period}" if left <= 0
+                else f"this request counts {calls} API calls and the organization has "
+                     f"{left} of its {limit} of {period} left")
+        super().__init__(f"{used}; the quota resets in {retry_after} seconds (at the start "
+                         "of next month, UTC) or when the plan's limit is raised")
         self.retry_after = retry_after
 
 
@@ -62,17 +67,19 @@ class UsageMeter:
         self.clock = clock
         self._tallies: dict[str, _Tally] = {}
 
-    async def admit(self, org_id: str) -> None:
-        """Count one call of ``org_id``; raise QuotaExceeded when its quota is used up."""
+    async def admit(self, org_id: str, calls: int = 1) -> None:
+        """Count ``calls`` calls of ``org_id`` (the operations of one request); raise
+        QuotaExceeded, counting none, when they do not all fit in what its quota has left."""
         now = self.clock()
         period = month_of(now)
         tally = self._tallies.get(org_id)
         if tally is None or tally.period != period:
             tally = self._tallies[org_id] = _Tally(period)
         if (tally.limit is not None and tally.stored is not None
-                and tally.stored + tally.pending >= tally.limit):
-            raise QuotaExceeded(tally.limit, period, seconds_to_next_month(now))
-        tally.pending += 1
+                and tally.stored + tally.pending + calls > tally.limit):
+            raise QuotaExceeded(tally.limit, period, seconds_to_next_month(now),
+                                left=tally.limit - tally.stored - tally.pending, calls=calls)
+        tally.pending += calls
         due = (tally.stored is None or tally.pending >= self.flush_calls
                or now - tally.flushed_at >= FLUSH_SECONDS)
         if due and not tally.flushing:

@@ -31,11 +31,11 @@ from strawberry.types.graphql import OperationType
 
 from datastore.errors import StoreError, StoreThrottled
 from datastore.store import current_calls
-from resolvers.context import Caller, make_context
+from resolvers.context import Caller, Context
+from web import edge
 from web.api import Api, RequestLog, StoreNotOpen
-from web.auth import InvalidToken, KeysUnavailable, bearer_token
+from web.auth import BEARER_HINT
 from web.http import error_body, formatted, is_request_error
-from web.quota import QuotaExceeded
 from web.settings import CorsPolicy
 
 log = logging.getLogger("devinsights.subscriptions")
@@ -183,17 +183,18 @@ class Connection:
         if payload is not None and not isinstance(payload, dict):
             await self.close(4400, "The connection_init payload must be an object")
             raise _Closed
-        headers = {str(k).lower(): v for k, v in (payload or {}).items()}
-        authorization = headers.get("authorization")
+        sent = [v for k, v in (payload or {}).items() if str(k).lower() == "authorization"]
         try:
-            verified = await self.api.authenticator.verify(
-                bearer_token(authorization if isinstance(authorization, str) else None))
-        except InvalidToken as exc:
-            log.info("WebSocket refused: %s", exc, extra={"fields": {"reason": str(exc)}})
-            await self.close(4403, f"Forbidden: {exc}")
-            raise _Closed from None
-        except KeysUnavailable as exc:
-            await self.close(1011, f"{exc}; try again shortly")
+            if not all(isinstance(v, str) for v in sent):
+                raise edge.Refusal(401, "UNAUTHENTICATED", "the Authorization value must be a "
+                                   f"string: {BEARER_HINT}", close_code=4403)
+            verified = await edge.identify(self.api, sent)
+        except edge.Refusal as refusal:
+            log.info("WebSocket refused: %s", refusal.message,
+                     extra={"fields": {"reason": refusal.message}})
+            code = refusal.close_code or 4403
+            await self.close(code, f"Forbidden: {refusal.message}" if code == 4403
+                             else refusal.message)
             raise _Closed from None
         self.caller = verified.caller
         self._expiry = asyncio.create_task(self._close_when_expired(verified.expires_at))
@@ -280,9 +281,7 @@ class Connection:
                       variables: dict[str, Any] | None, name: str | None,
                       rl: RequestLog) -> None:
         rl.fields["events"] = 0
-        context = await make_context(
-            self.api.require_store(), caller, self.api.api_settings, self.api.broker,
-            request_id=rl.request_id, calls=rl.calls)
+        context = await self._admit(caller, rl)
         results: AsyncGenerator[ExecutionResult, None] = await self.api.schema.subscribe(
             query, variable_values=variables, context_value=context, operation_name=name)
         async with contextlib.aclosing(results):
@@ -299,16 +298,7 @@ class Connection:
                        variables: dict[str, Any] | None, name: str | None,
                        rl: RequestLog) -> None:
         """One result, as ``POST /graphql`` would give it (web/http.py)."""
-        if self.api.meter is not None:
-            try:
-                await self.api.meter.admit(caller.org_id)
-            except QuotaExceeded as exc:
-                errors = error_body(str(exc), "QUOTA_EXCEEDED", rl.request_id)["errors"]
-                errors[0]["extensions"]["retryAfter"] = exc.retry_after
-                raise _Refused(errors) from None
-        context = await make_context(
-            self.api.require_store(), caller, self.api.api_settings, self.api.broker,
-            request_id=rl.request_id, calls=rl.calls)
+        context = await self._admit(caller, rl)
         try:
             result = await self.api.schema.execute(
                 query, variable_values=variables, context_value=context, operation_name=name,
@@ -324,6 +314,17 @@ class Connection:
         if is_request_error(result):
             raise _Refused(formatted(result, True)["errors"])
         await self.send({"id": op_id, "type": "next", "payload": formatted(result, False)})
+
+    async def _admit(self, caller: Caller, rl: RequestLog) -> Context:
+        """The operation's context, counted against the quota as one call over HTTP is (a
+        subscription counts once, when it starts)."""
+        try:
+            return await edge.admit(self.api, caller, rl, rl.calls)
+        except edge.Refusal as refusal:
+            errors = error_body(refusal.message, refusal.code, rl.request_id)["errors"]
+            if refusal.retry_after is not None:
+                errors[0]["extensions"]["retryAfter"] = refusal.retry_after
+            raise _Refused(errors) from None
 
     async def _send_errors(self, op_id: str, errors: list[dict[str, Any]]) -> None:
         with contextlib.suppress(_Closed):

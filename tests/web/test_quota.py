@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -95,3 +96,71 @@ async def test_calls_for_an_organization_that_does_not_exist_cost_no_store_write
         assert await store.get(keys.organization("org-not-created-yet")) is None
     finally:
         await store.close()
+
+
+# What counts: only what an active member does (issue 11, finding 5)
+
+LIMIT = 5
+
+
+def _served_with_limit(tmp_path: Path) -> tuple[EmbeddedStore, Any]:
+    settings = settings_for(tmp_path, quota_flush_calls=1)
+    store = EmbeddedStore(settings.sqlite_path)
+    asyncio.run(demo.load_demo(store))
+    asyncio.run(store.update(keys.organization(demo.DEMO_ORG),
+                             [Set("usage.apiCalls.limit", LIMIT)]))
+    return store, settings
+
+
+def test_a_token_of_someone_not_an_active_member_costs_the_organization_nothing(
+        tmp_path: Path) -> None:
+    store, settings = _served_with_limit(tmp_path)
+    asyncio.run(store.update(keys.member(demo.DEMO_ORG, "user-charlie-003"),
+                             [Set("status", "suspended")]))
+    body = {"query": "{ viewer { name } members(first: 1) { totalCount } }"}
+    outsiders = [token(sub="user-removed-999"), token(sub="user-charlie-003")]
+    try:
+        with serving(settings, store) as served, httpx.Client(base_url=served.url) as client:
+            answers = [client.post("/graphql", json=body, headers=bearer(t))
+                       for _ in range(3 * LIMIT) for t in outsiders]
+            admin = [client.post("/graphql", json=body, headers=bearer(token())).status_code
+                     for _ in range(LIMIT + 1)]
+        calls = asyncio.run(_calls(store))[0]
+    finally:
+        asyncio.run(store.close())
+    # What they get is what their membership allows, as before: not a 429.
+    assert {a.status_code for a in answers} == {200}
+    assert all((a.json()["data"] or {}).get("members") is None for a in answers)
+    assert {e["extensions"]["code"] for a in answers for e in a.json()["errors"]} == {
+        "FORBIDDEN"}
+    # The admin still has the whole quota.
+    assert admin == [200] * LIMIT + [429]
+    assert calls == LIMIT
+
+
+def test_each_operation_of_a_batch_counts_and_a_batch_that_does_not_fit_runs_none(
+        tmp_path: Path) -> None:
+    store, settings = _served_with_limit(tmp_path)
+    rename = {"query": 'mutation { updateMyPreferences(input: {language: "de"}) '
+                       '{ __typename } }'}
+    viewer = {"query": "{ viewer { name } }"}
+    try:
+        with serving(settings, store) as served, httpx.Client(base_url=served.url) as client:
+            three = client.post("/graphql", json=[viewer] * 3, headers=bearer(token()))
+            refused = client.post("/graphql", json=[viewer, rename, viewer],
+                                  headers=bearer(token()))
+            two = client.post("/graphql", json=[viewer] * 2, headers=bearer(token()))
+            after = client.post("/graphql", json=viewer, headers=bearer(token()))
+        calls = asyncio.run(_calls(store))[0]
+        language = asyncio.run(store.get(keys.member(demo.DEMO_ORG, demo.DEMO_ADMIN)))
+    finally:
+        asyncio.run(store.close())
+    assert three.status_code == 200 and len(three.json()) == 3
+    assert refused.status_code == 429
+    error = refused.json()["errors"][0]
+    assert error["extensions"]["code"] == "QUOTA_EXCEEDED"
+    assert "this request counts 3 API calls and the organization has 2" in error["message"]
+    assert language is not None and language["preferences"].get("language") != "de"
+    assert two.status_code == 200
+    assert after.status_code == 429
+    assert calls == LIMIT

@@ -437,3 +437,42 @@ async def test_a_demo_server_accepts_sockets_from_local_frontends_only(tmp_path:
             async with raw_socket(demo, origin="http://localhost.evil.example:5173"):
                 pass
     assert refused.value.response.status_code == 403
+
+
+def test_a_subscription_counts_once_when_it_starts_and_only_for_an_active_member(
+        tmp_path: Path) -> None:
+    settings = settings_for(tmp_path, quota_flush_calls=1)
+    store = EmbeddedStore(settings.sqlite_path)
+    asyncio.run(demo.load_demo(store))
+    asyncio.run(store.update(keys.organization(DEMO_ORG), [Set("usage.apiCalls.limit", 2)]))
+    subscribe = {"query": "subscription { activity { action } }"}
+
+    async def start(served: Served, bearer_token: str, op_id: str) -> dict[str, Any] | None:
+        async with raw_socket(served) as ws:
+            await acknowledged(ws, bearer_token)
+            await send(ws, {"id": op_id, "type": "subscribe", "payload": subscribe})
+            try:
+                return await asyncio.wait_for(receive(ws), 0.5)
+            except TimeoutError:
+                return None  # running: waiting for events
+
+    async def main(served: Served) -> list[dict[str, Any] | None]:
+        stranger = [await start(served, token(sub="user-removed-999"), f"s{i}")
+                    for i in range(3)]
+        return [*stranger, *[await start(served, token(), f"a{i}") for i in range(3)]]
+
+    try:
+        with serving(settings, store) as served:
+            answers = asyncio.run(main(served))
+            usage = asyncio.run(store.get(keys.organization(DEMO_ORG)))
+    finally:
+        asyncio.run(store.close())
+    strangers, admin = answers[:3], answers[3:]
+    # Not a member: refused by the field's permission, counted nowhere.
+    assert all(a is not None and a["type"] == "error"
+               and a["payload"][0]["extensions"]["code"] == "FORBIDDEN"
+               for a in strangers), strangers
+    assert admin[:2] == [None, None]
+    assert admin[2] is not None and admin[2]["type"] == "error"
+    assert admin[2]["payload"][0]["extensions"]["code"] == "QUOTA_EXCEEDED"
+    assert usage is not None and usage["usage"]["apiCalls"]["current"] == 2
