@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
@@ -31,6 +32,8 @@ class ApiSettings:
     invitation_ttl_seconds: int = 24 * 3600
     github_data_ttl_seconds: int = 24 * 3600
     max_page_size: int = 100
+    # The longest an open subscription delivers under a membership it has not re-read.
+    membership_recheck_seconds: float = 30.0
 
 
 @dataclass
@@ -50,6 +53,8 @@ class Context:
     # What the schema built from records this request, so it builds each once (schema/types).
     views: dict[int, Any] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
+    # When member and organization were read (time.monotonic()).
+    read_at: float = field(default_factory=time.monotonic)
 
     def acting(self) -> Actor:
         """The actor of the mutation running now (its permission check set it)."""
@@ -69,10 +74,21 @@ class Context:
 
     async def refresh(self) -> None:
         """Read the caller's membership and organization again (strongly consistent)."""
-        member, org = await _membership(self.store, self.caller)
+        self.read_at = time.monotonic()
+        member, org = await read_membership(self.store, self.caller)
         self.member, self.organization = member, org
         if org is not None:
             self.loaders.team_size = org.current_members
+
+    def renew(self) -> None:
+        """Start over as a new request would, keeping the membership: what the loaders and
+        the schema cached belongs to the previous event of a subscription, not this one."""
+        self.loaders = Loaders(self.store, self.caller.org_id)
+        if self.member is not None:
+            self.loaders.prime_members([self.member])
+        if self.organization is not None:
+            self.loaders.team_size = self.organization.current_members
+        self.views.clear()
 
     @property
     def active_member(self) -> Member | None:
@@ -90,7 +106,7 @@ async def make_context(store: Store, caller: Caller, settings: ApiSettings,
     or demoted a moment ago must not be served from a replica that has not heard of it.
     """
     loaders = Loaders(store, caller.org_id)
-    member, org = await _membership(store, caller)
+    member, org = await read_membership(store, caller)
     if member is not None:
         loaders.prime_members([member])
     if org is not None:
@@ -100,7 +116,9 @@ async def make_context(store: Store, caller: Caller, settings: ApiSettings,
                    organization=org, calls=calls or CallLog())
 
 
-async def _membership(store: Store, caller: Caller) -> tuple[Member | None, Organization | None]:
+async def read_membership(store: Store, caller: Caller
+                          ) -> tuple[Member | None, Organization | None]:
+    """The caller's member item and organization, one strongly consistent BatchGetItem."""
     found = await store.batch_get([keys.member(caller.org_id, caller.user_id),
                                    keys.organization(caller.org_id)], consistent=True)
     member_item = found.get(keys.member(caller.org_id, caller.user_id))

@@ -16,6 +16,7 @@ from typing import Any
 import strawberry
 from graphql import GraphQLError
 from strawberry.extensions import FieldExtension, SchemaExtension
+from strawberry.types import StreamExecutionResult
 from strawberry.types.field import StrawberryField
 from strawberry.types.union import StrawberryUnion
 
@@ -241,17 +242,26 @@ def with_request_code(error: GraphQLError) -> GraphQLError:
 
 
 class MaskUnexpectedErrors(SchemaExtension):
-    """Keep expected errors with their codes; mask everything else with a request id."""
+    """Keep expected errors with their codes; mask everything else with a request id: in a
+    query's or mutation's result, and in every event of a subscription."""
 
     def on_operation(self) -> Iterator[None]:
         yield
         result = self.execution_context.result
-        if result is None or not result.errors:
-            return
+        if result is not None and result.errors:
+            result.errors = self._cleaned(result.errors)
+
+    def on_stream_result(self, result: StreamExecutionResult) -> Iterator[None]:
+        errors = getattr(result, "errors", None)
+        if errors:
+            result.errors = self._cleaned(errors)  # type: ignore[union-attr]
+        yield
+
+    def _cleaned(self, errors: list[GraphQLError]) -> list[GraphQLError]:
         context = self.execution_context.context
         request_id = getattr(context, "request_id", None)
         cleaned = []
-        for error in result.errors:
+        for error in errors:
             verdict = _classify(error)
             if verdict is None:
                 cleaned.append(error)
@@ -264,9 +274,9 @@ class MaskUnexpectedErrors(SchemaExtension):
                     frame = frame.tb_next
                 where = (f"{frame.tb_frame.f_code.co_filename}:{frame.tb_lineno}"
                          if frame else "?")
-                log.error("unexpected error", extra={
-                    "request_id": request_id, "path": list(error.path or []),
-                    "error_type": type(original).__name__, "where": where})
+                log.error("unexpected error", extra={"fields": {
+                    "requestId": request_id, "path": list(error.path or []),
+                    "errorType": type(original).__name__, "where": where}})
                 code, message = "INTERNAL_SERVER_ERROR", "Unexpected error."
             extensions = {"code": code}
             if request_id:
@@ -274,4 +284,4 @@ class MaskUnexpectedErrors(SchemaExtension):
             cleaned.append(GraphQLError(message, nodes=error.nodes, source=error.source,
                                         positions=error.positions, path=error.path,
                                         extensions=extensions))
-        result.errors = cleaned
+        return cleaned

@@ -98,6 +98,7 @@ class Settings:
     port: int = 8000
     shutdown_timeout_seconds: float = 10.0
     ws_init_timeout_seconds: float = 10.0
+    subscription_recheck_seconds: float = 30.0
     # Not an option: `serve --demo` turns it on, so a local frontend works out of the box.
     allow_local_origins: bool = False
 
@@ -178,6 +179,8 @@ def _check(s: Settings) -> None:
                          ("DEVINSIGHTS_QUOTA_FLUSH_CALLS", s.quota_flush_calls)):
         if number < 1:
             raise SettingsError(f"{name} must be at least 1")
+    if not s.subscription_recheck_seconds > 0:
+        raise SettingsError("{name} must be more than 0", setting="subscription_recheck_seconds")
     if s.jwt_leeway_seconds < 0 or s.jwks_refresh_seconds < 0:
         raise SettingsError("JWT leeway and JWKS refresh interval must not be negative")
     if s.log_level not in LOG_LEVELS:
@@ -289,6 +292,9 @@ OPTIONS: tuple[Option, ...] = (
            "how long open requests may finish on shutdown (default 10)", parse=float),
     Option("ws_init_timeout_seconds", "DEVINSIGHTS_WS_INIT_TIMEOUT_SECONDS",
            "how long a WebSocket may wait before connection_init (default 10)", parse=float),
+    Option("subscription_recheck_seconds", "DEVINSIGHTS_SUBSCRIPTION_RECHECK_SECONDS",
+           "longest an open subscription goes without re-reading its subscriber's membership "
+           "(default 30)", parse=float),
 )
 BY_NAME = {o.name: o for o in OPTIONS}
 EXPECTED: dict[Callable[[str], Any], str] = {int: "a whole number", float: "a number",

@@ -31,7 +31,8 @@ from strawberry.types.graphql import OperationType
 
 from datastore.errors import StoreError, StoreThrottled
 from datastore.store import current_calls
-from resolvers.context import Caller, Context
+from resolvers import activity
+from resolvers.context import Caller, Context, read_membership
 from web import edge
 from web.api import Api, RequestLog, StoreNotOpen
 from web.auth import BEARER_HINT
@@ -50,6 +51,10 @@ SINGLE_RESULT = (OperationType.QUERY, OperationType.MUTATION)
 
 class _Closed(Exception):
     """The connection was closed; stop reading."""
+
+
+class _AccessEnded(Exception):
+    """The caller is no longer an active member: the socket closes with this reason."""
 
 
 class _Refused(Exception):
@@ -111,6 +116,7 @@ class Connection:
         self.caller: Caller | None = None
         self.init_received = False
         self._expiry: asyncio.Task[None] | None = None
+        self._watch: asyncio.Task[None] | None = None
         self.operations: dict[str, asyncio.Task[None]] = {}
         self._send_lock = asyncio.Lock()
 
@@ -125,7 +131,7 @@ class Connection:
         except _Closed:
             pass
         finally:
-            timers = [t for t in (deadline, self._expiry) if t is not None]
+            timers = [t for t in (deadline, self._expiry, self._watch) if t is not None]
             tasks = list(self.operations.values())
             for task in (*timers, *tasks):
                 task.cancel()
@@ -198,6 +204,7 @@ class Connection:
             raise _Closed from None
         self.caller = verified.caller
         self._expiry = asyncio.create_task(self._close_when_expired(verified.expires_at))
+        self._watch = asyncio.create_task(self._watch_membership(verified.caller))
         await self.send({"type": "connection_ack"})
 
     async def _close_when_expired(self, expires_at: float) -> None:
@@ -247,6 +254,10 @@ class Connection:
             raise
         except _Closed:
             status = "closed"
+        except _AccessEnded as ended:
+            status = "ended"
+            rl.fields["error"] = str(ended)
+            await self._end_access(str(ended))
         except _Refused as refused:
             status = "error"
             rl.fields["error"] = refused.errors[0].get("message")
@@ -293,6 +304,9 @@ class Connection:
                     payload["errors"] = [e.formatted for e in result.errors]
                 await self.send({"id": op_id, "type": "next", "payload": payload})
                 rl.fields["events"] += 1
+        ended = context.extra.get(activity.ENDED)
+        if ended is not None:
+            raise _AccessEnded(ended)
 
     async def _execute(self, op_id: str, caller: Caller, query: str,
                        variables: dict[str, Any] | None, name: str | None,
@@ -314,6 +328,34 @@ class Connection:
         if is_request_error(result):
             raise _Refused(formatted(result, True)["errors"])
         await self.send({"id": op_id, "type": "next", "payload": formatted(result, False)})
+
+    async def _end_access(self, reason: str) -> None:
+        """Every subscription of the socket gets an error with the reason, then the socket
+        closes with 4403: nothing it was opened for is allowed any more."""
+        for op_id in list(self.operations):
+            await self._send_errors(op_id, [{"message": reason,
+                                             "extensions": {"code": "FORBIDDEN"}}])
+        await self.close(4403, f"Forbidden: {reason}")
+
+    async def _watch_membership(self, caller: Caller) -> None:
+        """While subscriptions are open and quiet, re-read the membership every
+        ``membership_recheck_seconds``, so a socket of someone removed or suspended in
+        another process (whose events this one never sees) closes within that time."""
+        interval = self.api.api_settings.membership_recheck_seconds
+        while True:
+            await asyncio.sleep(interval)
+            if not self.operations:
+                continue
+            try:
+                member, _org = await read_membership(self.api.require_store(), caller)
+            except (StoreError, StoreNotOpen) as exc:
+                log.warning("could not recheck a subscriber's membership: %s",
+                            type(exc).__name__)
+                continue
+            ended = activity.access_ended(member)
+            if ended is not None:
+                await self._end_access(ended)
+                return
 
     async def _admit(self, caller: Caller, rl: RequestLog) -> Context:
         """The operation's context, counted against the quota as one call over HTTP is (a

@@ -155,12 +155,14 @@ def test_each_operation_of_a_batch_counts_and_a_batch_that_does_not_fit_runs_non
         language = asyncio.run(store.get(keys.member(demo.DEMO_ORG, demo.DEMO_ADMIN)))
     finally:
         asyncio.run(store.close())
-    assert three.status_code == 200 and len(three.json()) == 3
+    assert three.status_code == 200
+    assert len(three.json()) == 3
     assert refused.status_code == 429
     error = refused.json()["errors"][0]
     assert error["extensions"]["code"] == "QUOTA_EXCEEDED"
     assert "this request counts 3 API calls and the organization has 2" in error["message"]
-    assert language is not None and language["preferences"].get("language") != "de"
+    assert language is not None
+    assert language["preferences"].get("language") != "de"
     assert two.status_code == 200
     assert after.status_code == 429
     assert calls == LIMIT

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -473,6 +473,163 @@ def test_a_subscription_counts_once_when_it_starts_and_only_for_an_active_member
                and a["payload"][0]["extensions"]["code"] == "FORBIDDEN"
                for a in strangers), strangers
     assert admin[:2] == [None, None]
-    assert admin[2] is not None and admin[2]["type"] == "error"
+    assert admin[2] is not None
+    assert admin[2]["type"] == "error"
     assert admin[2]["payload"][0]["extensions"]["code"] == "QUOTA_EXCEEDED"
-    assert usage is not None and usage["usage"]["apiCalls"]["current"] == 2
+    assert usage is not None
+    assert usage["usage"]["apiCalls"]["current"] == 2
+
+
+# Every delivery under the facts of its moment (issue 11, finding 1)
+
+BOB, CHARLIE = "user-bob-002", "user-charlie-003"
+WATCH = ("subscription { activity { action target actor { userId "
+         "githubData { burnoutRisk { riskScore } } } } }")
+BOB_ACTS = 'mutation { updateMyPreferences(input: {language: "%s"}) { __typename } }'
+SET_ROLE = """mutation ($user: ID!, $role: Role!) {
+  changeMemberRole(input: {userId: $user, role: $role}) { __typename } }"""
+SUSPEND = """mutation ($user: ID!) { suspendMember(input: {userId: $user}) { __typename } }"""
+SETTINGS = """mutation ($allow: Boolean!) {
+  updateOrganizationSettings(input: {allowMembersViewOthers: $allow}) { __typename } }"""
+
+
+@pytest.fixture
+def own(tmp_path: Path) -> Iterator[Served]:
+    """A server of the test's own: these tests change people's roles and settings."""
+    with serving(settings_for(tmp_path)) as s:
+        yield s
+
+
+async def watching(served: Served, ws: ClientConnection, who: str) -> None:
+    await acknowledged(ws, token(sub=who))
+    await send(ws, {"id": "watch", "type": "subscribe", "payload": {"query": WATCH}})
+    await wait_for_subscribers(served, DEMO_ORG, 1)
+
+
+async def next_event(ws: ClientConnection) -> dict[str, Any]:
+    message = await receive(ws)
+    assert message["type"] == "next", message
+    event: dict[str, Any] = message["payload"]["data"]["activity"]
+    return event
+
+
+async def bob_acts(served: Served, ws: ClientConnection, language: str) -> dict[str, Any]:
+    await mutate(served, BOB_ACTS % language, {}, token(sub=BOB))
+    event = await next_event(ws)
+    assert event["actor"]["userId"] == BOB
+    return event
+
+
+def risk(event: dict[str, Any]) -> Any:
+    data = event["actor"]["githubData"]
+    return None if data is None else data["burnoutRisk"]["riskScore"]
+
+
+async def test_a_demoted_subscriber_gets_the_next_event_as_a_viewer(own: Served) -> None:
+    served = own
+    await mutate(served, SET_ROLE, {"user": CHARLIE, "role": "ADMIN"}, token())
+    async with raw_socket(served) as ws:
+        await watching(served, ws, CHARLIE)
+        assert risk(await bob_acts(served, ws, "de")) is not None  # an admin sees Bob's
+        await mutate(served, SET_ROLE, {"user": CHARLIE, "role": "VIEWER"}, token())
+        demoted = await next_event(ws)
+        after = await bob_acts(served, ws, "fr")
+    assert demoted["action"] == "member.role_changed"
+    assert demoted["target"] == CHARLIE
+    assert risk(after) is None
+
+
+async def test_switching_off_members_view_others_applies_to_open_subscriptions(
+        own: Served) -> None:
+    served = own
+    async with raw_socket(served) as ws:
+        await watching(served, ws, CHARLIE)
+        assert risk(await bob_acts(served, ws, "de")) is not None
+        await mutate(served, SETTINGS, {"allow": False}, token())
+        assert (await next_event(ws))["action"] == "organization.settings_updated"
+        after = await bob_acts(served, ws, "fr")
+    assert risk(after) is None
+
+
+async def test_a_suspended_subscriber_gets_an_error_and_the_socket_closes_4403(
+        own: Served) -> None:
+    served = own
+    async with raw_socket(served) as ws:
+        await watching(served, ws, CHARLIE)
+        await mutate(served, SUSPEND, {"user": CHARLIE}, token())
+        ended = await receive(ws)
+        code, reason = await closed_with(ws)
+    assert ended["type"] == "error"
+    assert ended["id"] == "watch"
+    assert ended["payload"][0]["extensions"]["code"] == "FORBIDDEN"
+    assert "suspended" in ended["payload"][0]["message"]
+    assert code == 4403
+    assert "your membership of this organization is suspended" in reason
+    line = next(r for r in served.logs.requests() if r.get("kind") == "subscription")
+    assert line["status"] == "ended"
+
+
+def test_a_change_no_event_announced_reaches_open_subscriptions_within_the_recheck(
+        tmp_path: Path) -> None:
+    """Written by another process (here: straight to the store), so no event of it reaches
+    this one: the periodic recheck finds it."""
+    settings = settings_for(tmp_path, subscription_recheck_seconds=0.3)
+    store = EmbeddedStore(settings.sqlite_path)
+    asyncio.run(demo.load_demo(store))
+
+    async def main(served: Served) -> tuple[Any, Any, dict[str, Any], tuple[int, str]]:
+        async with raw_socket(served) as ws:
+            await watching(served, ws, CHARLIE)
+            before = risk(await bob_acts(served, ws, "de"))
+            await store.update(keys.member(DEMO_ORG, CHARLIE), [Set("role", "viewer")])
+            await asyncio.sleep(0.4)
+            after = risk(await bob_acts(served, ws, "fr"))
+            await store.delete(keys.member(DEMO_ORG, CHARLIE))
+            # No event this time: the socket's own recheck ends it.
+            return before, after, await receive(ws), await closed_with(ws)
+
+    try:
+        with serving(settings, store) as served:
+            before, after, ended, (code, reason) = asyncio.run(main(served))
+    finally:
+        asyncio.run(store.close())
+    assert before is not None
+    assert after is None
+    assert ended["type"] == "error"
+    assert ended["payload"][0]["extensions"]["code"] == "FORBIDDEN"
+    assert code == 4403
+    assert "no longer a member" in reason
+
+
+async def test_an_unexpected_error_in_an_event_is_masked_like_a_query_s(
+        held_store: tuple[Served, Store]) -> None:
+    served, store = held_store
+    async with raw_socket(served) as ws:
+        await acknowledged(ws)
+        await send(ws, {"id": "w", "type": "subscribe",
+                        "payload": {"query": "subscription { activity { action actor { name "
+                                             "} } }"}})
+        await wait_for_subscribers(served, DEMO_ORG, 1)
+
+        async def fail_reads(op: str, request: Any) -> None:
+            # The event's `actor` (an eventually consistent read), not Bob's membership.
+            if op == "batch_get" and not request.consistent:
+                raise RuntimeError("disk on fire: secret detail")
+
+        store.fault_hook = fail_reads
+        await mutate(served, BOB_ACTS % "de", {}, token(sub=BOB))
+        message = await receive(ws)
+    store.fault_hook = None
+    assert message["type"] == "next"
+    error = message["payload"]["errors"][0]
+    assert error.get("extensions", {}).get("code") == "INTERNAL_SERVER_ERROR", message
+    assert "secret detail" not in orjson.dumps(message).decode()
+    # The log line says where, so the masked error can be traced (finding 13).
+    logged = [orjson.loads(line) for line in served.logs.lines
+              if '"unexpected error"' in line]
+    assert len(logged) == 1
+    assert logged[0]["requestId"] == error["extensions"]["requestId"]
+    assert logged[0]["path"] == ["activity", "actor"]
+    assert logged[0]["errorType"] == "RuntimeError"
+    assert logged[0]["where"].endswith(".py:" + logged[0]["where"].rsplit(":", 1)[1])
+    assert "secret detail" not in served.logs.text
