@@ -2,19 +2,33 @@
 
 A request's line carries only what an operator needs (request id, org, operation name,
 status, duration, store calls). Tokens, secrets, variables and query results are never
-passed to a logger, so no formatter has to scrub them.
+passed to a logger by our code; uvicorn's own lines show a URL's query string, whose values
+the formatter replaces (a client may put a token there).
 """
 
 from __future__ import annotations
 
 import datetime
 import logging
+import re
 import sys
 from typing import Any
 
 import orjson
 
 REQUEST_LOG = "devinsights.request"
+# A query string in a line of uvicorn's (its WebSocket handshake line shows the whole URL).
+QUERY_STRING = re.compile(r"\?([^\s\"']*)")
+REDACTED = "[redacted]"
+
+
+def redact_query_strings(text: str) -> str:
+    """Every query string's values replaced, its parameter names kept: some clients put a
+    token in a WebSocket URL (``/graphql?token=...``), and a GET query may hold anything."""
+    def names_only(match: re.Match[str]) -> str:
+        names = [part.partition("=")[0] for part in match.group(1).split("&") if part]
+        return "?" + "&".join(f"{name}={REDACTED}" for name in names)
+    return QUERY_STRING.sub(names_only, text) if "?" in text else text
 
 
 class JsonFormatter(logging.Formatter):
@@ -25,12 +39,15 @@ class JsonFormatter(logging.Formatter):
     """
 
     def format(self, record: logging.LogRecord) -> str:
+        message = record.getMessage()
+        if record.name.startswith("uvicorn"):
+            message = redact_query_strings(message)
         entry: dict[str, Any] = {
             "time": datetime.datetime.fromtimestamp(record.created, datetime.UTC)
             .isoformat(timespec="milliseconds"),
             "level": record.levelname.lower(),
             "logger": record.name,
-            "message": record.getMessage(),
+            "message": message,
         }
         fields = record.__dict__.get("fields")
         if isinstance(fields, dict):

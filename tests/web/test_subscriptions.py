@@ -633,3 +633,19 @@ async def test_an_unexpected_error_in_an_event_is_masked_like_a_query_s(
     assert logged[0]["errorType"] == "RuntimeError"
     assert logged[0]["where"].endswith(".py:" + logged[0]["where"].rsplit(":", 1)[1])
     assert "secret detail" not in served.logs.text
+
+
+async def test_a_token_in_the_socket_url_reaches_no_log_line(served: Served) -> None:
+    secret = token()
+    url = f"{served.ws_url}?token={secret}&client=app"
+    async with connect(url, subprotocols=[Subprotocol(PROTOCOL)]) as ws:
+        await acknowledged(ws)
+        await send(ws, {"type": "ping"})
+        assert (await receive(ws))["type"] == "pong"
+    deadline = time.monotonic() + 5
+    while "[accepted]" not in served.logs.text:
+        assert time.monotonic() < deadline
+        await asyncio.sleep(0.02)
+    assert "/graphql?token=[redacted]&client=[redacted]" in served.logs.text
+    for part in secret.split("."):
+        assert part not in served.logs.text
