@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import datetime
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Iterator
 
 import strawberry
 from graphql import ASTValidationRule, GraphQLError
@@ -16,7 +17,7 @@ from strawberry.extensions import (
     ValidationCache,
 )
 from strawberry.schema.config import StrawberryConfig
-from strawberry.types import ExecutionContext
+from strawberry.types import ExecutionContext, StreamExecutionResult
 
 from schema.errors import ERROR_TYPES, MaskUnexpectedErrors
 from schema.limits import alias_limit, depth_limit
@@ -33,6 +34,35 @@ class Schema(strawberry.Schema):
         logged the unexpected ones without details, and expected ones need no log line."""
 
 
+SUGGESTION = re.compile(r"\s*Did you mean [^?]*\?")
+
+
+class HideSuggestions(SchemaExtension):
+    """With introspection off, errors name no fields, arguments, types or enum values the
+    caller did not write: graphql-core's "Did you mean 'members'?" would hand out the
+    schema piece by piece. (graphql-core has ``hide_suggestions``; Strawberry does not pass
+    it to validation or execution, so the suggestion is cut from the message instead.)"""
+
+    def on_operation(self) -> Iterator[None]:
+        yield
+        result = self.execution_context.result
+        if result is not None and result.errors:
+            result.errors = _without_suggestions(result.errors)
+
+    def on_stream_result(self, result: StreamExecutionResult) -> Iterator[None]:
+        errors = getattr(result, "errors", None)
+        if errors:
+            result.errors = _without_suggestions(errors)  # type: ignore[union-attr]
+        yield
+
+
+def _without_suggestions(errors: list[GraphQLError]) -> list[GraphQLError]:
+    return [GraphQLError(SUGGESTION.sub("", e.message), nodes=e.nodes, source=e.source,
+                         positions=e.positions, path=e.path, original_error=e.original_error,
+                         extensions=e.extensions) if "Did you mean" in e.message else e
+            for e in errors]
+
+
 def build_schema(*, introspection: bool = True, max_depth: int = 12, max_aliases: int = 30,
                  max_tokens: int = 2000, cache_size: int = 256) -> strawberry.Schema:
     # Build the rule classes once: the validation cache is keyed by them, so rules built per
@@ -47,7 +77,7 @@ def build_schema(*, introspection: bool = True, max_depth: int = 12, max_aliases
         MaskUnexpectedErrors,
     ]
     if not introspection:
-        extensions.append(DisableIntrospection)
+        extensions += [DisableIntrospection, HideSuggestions]
     return Schema(query=Query, mutation=Mutation, subscription=Subscription,
                   types=list(ERROR_TYPES), extensions=extensions,
                   config=StrawberryConfig(auto_camel_case=True,

@@ -394,3 +394,30 @@ def test_introspection_disabled_by_settings_is_a_validation_error(
         assert typename.json() == {"data": {"__typename": "Query"}}
         assert_still_serving(closed)
         assert closed.table() == before
+
+
+# What would otherwise say "Did you mean ...?": a field, an argument, a type, an enum literal,
+# an enum value of a variable, an input field.
+SUGGESTED = [
+    ({"query": "{ membrs { totalCount } }"}, "Cannot query field 'membrs'"),
+    ({"query": "{ members(frist: 1) { totalCount } }"}, "Unknown argument 'frist'"),
+    ({"query": "query ($r: Rol) { members(role: $r) { totalCount } }"}, "Unknown type 'Rol'"),
+    ({"query": "{ members(role: ADMN) { totalCount } }"}, "ADMN"),
+    ({"query": "query ($r: Role) { members(role: $r) { totalCount } }",
+      "variables": {"r": "ADMN"}}, "ADMN"),
+    ({"query": 'mutation { updateMyPreferences(input: {langage: "de"}) { __typename } }'},
+     "langage"),
+]
+
+
+@pytest.mark.parametrize(("body", "says"), SUGGESTED, ids=[s for _, s in SUGGESTED])
+def test_introspection_off_also_removes_suggestions(tmp_path: Path, body: dict[str, Any],
+                                                    says: str) -> None:
+    answers = {}
+    for introspection in (True, False):
+        with serve(tmp_path / str(introspection), introspection=introspection) as s, \
+                connect(s) as client:
+            answers[introspection] = refused(post(client, body), 400, says)["message"]
+    assert "Did you mean" in answers[True]  # the case does produce a suggestion
+    assert "Did you mean" not in answers[False]
+    assert answers[False].startswith(answers[True].split(" Did you mean")[0].rstrip("."))
