@@ -30,10 +30,11 @@ from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from strawberry.printer import print_schema
 
-from datastore import demo, keys
+from datastore import demo, keys, organizations
 from datastore.dynamodb import DynamoSettings, DynamoStore, make_client
 from datastore.embedded import EmbeddedStore, default_path
 from datastore.errors import StoreError
+from datastore.records import Organization
 from datastore.store import Store
 from datastore.table import create_table
 from resolvers.context import ApiSettings
@@ -109,7 +110,8 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
     api = Api(settings=settings, schema=schema, authenticator=Authenticator(settings),
               api_settings=ApiSettings(
                   cursor_secret=settings.cursor_key(),
-                  membership_recheck_seconds=settings.subscription_recheck_seconds),
+                  membership_recheck_seconds=settings.subscription_recheck_seconds,
+                  default_plan=settings.default_plan),
               broker=ActivityBroker(), store=store)
     if settings.api_quota:
         api.meter = UsageMeter(api.require_store, flush_calls=settings.quota_flush_calls)
@@ -328,6 +330,29 @@ def cmd_demo_data(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_set_plan(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    try:
+        keys.org_pk(args.org)
+    except keys.InvalidKeyPart as exc:
+        raise FlagError(f"ORG {args.org!r}: {exc}") from None
+    if args.max_members is not None and args.max_members < 1:
+        raise FlagError(f"--max-members must be at least 1, not {args.max_members}")
+
+    async def run() -> Organization:
+        store = open_store(settings)
+        try:
+            return await organizations.set_plan(store, args.org, args.plan,
+                                                max_members=args.max_members)
+        finally:
+            await store.close()
+
+    org = asyncio.run(run())  # NotFound and MemberLimitReached: main() prints the message
+    print(f"{org.org_id} is on the {org.plan} plan with {org.max_members} seats "
+          f"({org.current_members} taken) in the {describe_store(settings)}.")
+    return 0
+
+
 def cmd_export_schema(args: argparse.Namespace) -> int:
     schema = build_schema()
     path: Path = args.path or SCHEMA_FILE
@@ -415,6 +440,16 @@ def build_parser() -> argparse.ArgumentParser:
     token.add_argument("--name", help="name claim (default: the demo admin's, for her)")
     token.add_argument("--ttl", type=int, default=3600, metavar="SECONDS",
                        help="lifetime in seconds (default 3600)")
+    plan = command("set-plan", cmd_set_plan, "Put an organization on a plan (the operator's "
+                   "decision: the API creates every organization on DEVINSIGHTS_DEFAULT_PLAN).",
+                   store_flags)
+    plan.add_argument("org", metavar="ORG", help="organization id")
+    plan.add_argument("plan", metavar="PLAN", choices=organizations.PLANS,
+                      help=f"one of {', '.join(organizations.PLANS)}")
+    plan.add_argument("--max-members", type=int, metavar="N",
+                      help="seats (default: the plan's: "
+                           + ", ".join(f"{p} {n}" for p, n in
+                                       organizations.DEFAULT_MAX_MEMBERS.items()) + ")")
     export = command("export-schema", cmd_export_schema, "Print the GraphQL schema (SDL), "
                      f"write it to schema/schema.graphql with schema/{POSSIBLE_TYPES_NAME} "
                      "(Apollo Client's possibleTypes) beside it, or check both are current.")

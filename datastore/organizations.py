@@ -13,6 +13,7 @@ from datastore.actors import Actor
 from datastore.errors import (
     AlreadyExists,
     ConditionFailed,
+    MemberLimitReached,
     MemberNotActive,
     NotFound,
     NotOwner,
@@ -53,6 +54,7 @@ from datastore.store import (
 )
 
 DEFAULT_MAX_MEMBERS = {"free": 5, "pro": 100, "enterprise": 1000}
+PLANS = tuple(DEFAULT_MAX_MEMBERS)
 DEFAULT_API_CALL_LIMIT = 100_000
 
 
@@ -88,6 +90,30 @@ async def create(store: Store, org_id: str, name: str, owner_id: str, owner_emai
     except TransactionCanceled:
         raise AlreadyExists("this organization already exists") from None
     return org, admin
+
+
+async def set_plan(store: Store, org_id: str, plan: str, *, max_members: int | None = None
+                   ) -> Organization:
+    """The operator's decision (``devinsights set-plan``), never a caller's: the plan and
+    its seat limit (the plan's default unless given). Refused, changing nothing, when the
+    organization already has more members than the new limit."""
+    if plan not in DEFAULT_MAX_MEMBERS:
+        raise ValueError(f"unknown plan {plan!r}")
+    seats = max_members if max_members is not None else DEFAULT_MAX_MEMBERS[plan]
+    key = keys.organization(org_id)
+    try:
+        item = await store.update(key, [Set("plan", plan), Set("maxMembers", seats),
+                                        Set("updatedAt", now_ms()), Add("version", 1)],
+                                  condition=item_exists() & attr_lt("currentMembers", seats + 1))
+    except ConditionFailed:
+        current = await get(store, org_id, consistent=True)
+        if current is None:
+            raise NotFound(f"no organization {org_id!r} in this store") from None
+        raise MemberLimitReached(
+            f"{org_id} has {current.current_members} members; the {plan} plan with "
+            f"{seats} seats cannot hold them (remove members first, or give more seats)",
+            current.max_members) from None
+    return Organization.from_item(item)
 
 
 async def update_settings(store: Store, actor: Actor, expected_version: int | None,

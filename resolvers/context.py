@@ -32,6 +32,7 @@ class ApiSettings:
     invitation_ttl_seconds: int = 24 * 3600
     github_data_ttl_seconds: int = 24 * 3600
     max_page_size: int = 100
+    default_plan: str = "free"  # of every new organization; the operator changes it
     # The longest an open subscription delivers under a membership it has not re-read.
     membership_recheck_seconds: float = 30.0
 

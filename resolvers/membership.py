@@ -21,20 +21,19 @@ from resolvers.context import Context
 from resolvers.paging import Slice, Window, load_slice
 
 
-async def create_organization(ctx: Context, name: str, plan: str,
-                              github_username: str | None) -> tuple[Organization, Member]:
+async def create_organization(ctx: Context, name: str, github_username: str | None
+                              ) -> tuple[Organization, Member]:
+    """On the server's default plan: a caller never picks their own plan."""
     caller = ctx.caller
     if ctx.member is not None or ctx.organization is not None:
         raise AlreadyExists("the organization in your token already exists")
     if not caller.email:
         raise validation.InputInvalid("token", "your token has no email claim; an "
                                                "organization's admin needs an email")
-    if plan not in organizations.DEFAULT_MAX_MEMBERS:
-        raise validation.InputInvalid("plan", "must be one of: "
-                                      + ", ".join(organizations.DEFAULT_MAX_MEMBERS))
     return await organizations.create(
         ctx.store, caller.org_id, validation.name(name), caller.user_id,
-        validation.email(caller.email, "token"), caller.name or caller.email, plan=plan,
+        validation.email(caller.email, "token"), caller.name or caller.email,
+        plan=ctx.settings.default_plan,
         github_username=validation.github_username(github_username) if github_username
         else None)
 

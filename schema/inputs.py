@@ -7,7 +7,7 @@ from typing import Any
 import strawberry
 
 from resolvers import validation
-from schema.types import Plan, RiskLevel, Role
+from schema.types import RiskLevel, Role
 
 EXPECTED_VERSION = ("The version you read. When given and the object changed since, the "
                     "mutation returns VersionConflict and changes nothing; omit it to apply "
@@ -36,7 +36,6 @@ class EmailNotificationsInput:
 @strawberry.input
 class CreateOrganizationInput:
     name: str
-    plan: Plan = Plan.FREE
     github_username: str | None = None
 
 

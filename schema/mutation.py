@@ -217,11 +217,12 @@ GenerateTeamReportResult = Annotated[
 @strawberry.type
 class Mutation:
     @mutation(description="Create the organization named in your token; you become its "
-                          "admin and owner.")
+                          "admin and owner. Its plan is the server's default plan; plans "
+                          "change only by the operator (`devinsights set-plan`).")
     async def create_organization(self, info: strawberry.Info, input: CreateOrganizationInput
                                   ) -> CreateOrganizationResult:
         ctx = _ctx(info)
-        org, admin = await membership.create_organization(ctx, input.name, input.plan.value,
+        org, admin = await membership.create_organization(ctx, input.name,
                                                           input.github_username)
         ctx.observe(member=admin, organization=org)
         return CreateOrganizationSuccess(organization=Organization.from_record(org),

@@ -180,3 +180,35 @@ def test_a_command_line_argparse_refuses_is_one_line_pointing_at_help(
     line = failure(run_cli(*args, env=serve_env(tmp_path)), 2)
 
     assert line.endswith("--help`")
+
+
+# set-plan: the operator's decision (issue 11, finding 10)
+
+
+def test_set_plan_changes_the_plan_and_its_seats_and_refuses_what_does_not_fit(
+        tmp_path: Path) -> None:
+    env = serve_env(tmp_path, DEVINSIGHTS_SQLITE_PATH=str(tmp_path / "db.sqlite3"))
+    assert run_cli("demo-data", env=env).returncode == 0
+    done = run_cli("set-plan", "org-xyz-789", "enterprise", env=env)
+    assert done.returncode == 0, done.stderr
+    assert "org-xyz-789 is on the enterprise plan with 1000 seats (4 taken)" in done.stdout
+    seats = run_cli("set-plan", "org-xyz-789", "free", "--max-members", "4", env=env)
+    assert "free plan with 4 seats (4 taken)" in seats.stdout
+    # The demo has 4 members: 3 seats cannot hold them, and nothing changes.
+    line = failure(run_cli("set-plan", "org-xyz-789", "free", "--max-members", "3", env=env),
+                   1)
+    assert "org-xyz-789 has 4 members; the free plan with 3 seats cannot hold them" in line
+    again = run_cli("set-plan", "org-xyz-789", "free", "--max-members", "4", env=env)
+    assert "free plan with 4 seats (4 taken)" in again.stdout
+
+
+@pytest.mark.parametrize(("args", "code", "says"), [
+    (("org-missing", "pro"), 1, "no organization 'org-missing' in this store"),
+    (("org-xyz-789", "platinum"), 2, "invalid choice: 'platinum'"),
+    (("org-xyz-789", "pro", "--max-members", "0"), 2, "--max-members must be at least 1"),
+    (("a#b", "pro"), 2, "ORG 'a#b': organization id must be"),
+])
+def test_set_plan_with_a_bad_argument_says_which(tmp_path: Path, args: tuple[str, ...],
+                                                 code: int, says: str) -> None:
+    env = serve_env(tmp_path, DEVINSIGHTS_SQLITE_PATH=str(tmp_path / "db.sqlite3"))
+    assert says in failure(run_cli("set-plan", *args, env=env), code)

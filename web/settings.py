@@ -24,6 +24,8 @@ from botocore.exceptions import InvalidRegionError
 from botocore.utils import is_valid_endpoint_url, is_valid_ipv6_endpoint_url, validate_region_name
 from strawberry.http.websocket_origin import normalize_origin
 
+from datastore.organizations import PLANS
+
 log = logging.getLogger("devinsights.settings")
 
 StoreBackend = Literal["embedded", "dynamodb"]
@@ -99,6 +101,7 @@ class Settings:
     shutdown_timeout_seconds: float = 10.0
     ws_init_timeout_seconds: float = 10.0
     subscription_recheck_seconds: float = 30.0
+    default_plan: str = "free"
     # Not an option: `serve --demo` turns it on, so a local frontend works out of the box.
     allow_local_origins: bool = False
 
@@ -179,6 +182,9 @@ def _check(s: Settings) -> None:
                          ("DEVINSIGHTS_QUOTA_FLUSH_CALLS", s.quota_flush_calls)):
         if number < 1:
             raise SettingsError(f"{name} must be at least 1")
+    if s.default_plan not in PLANS:
+        raise SettingsError(f"{{name}} must be one of {', '.join(PLANS)}, not "
+                            f"{s.default_plan!r}", setting="default_plan")
     if not s.subscription_recheck_seconds > 0:
         raise SettingsError("{name} must be more than 0", setting="subscription_recheck_seconds")
     if s.jwt_leeway_seconds < 0 or s.jwks_refresh_seconds < 0:
@@ -295,6 +301,9 @@ OPTIONS: tuple[Option, ...] = (
     Option("subscription_recheck_seconds", "DEVINSIGHTS_SUBSCRIPTION_RECHECK_SECONDS",
            "longest an open subscription goes without re-reading its subscriber's membership "
            "(default 30)", parse=float),
+    Option("default_plan", "DEVINSIGHTS_DEFAULT_PLAN",
+           "plan of every organization created through the API: free, pro or enterprise "
+           "(default free); `devinsights set-plan` changes one organization's"),
 )
 BY_NAME = {o.name: o for o in OPTIONS}
 EXPECTED: dict[Callable[[str], Any], str] = {int: "a whole number", float: "a number",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime
 from typing import Any
 
@@ -64,12 +65,12 @@ async def invite(api: Api, email: str = "eve@startup.com", role: str = "MEMBER")
 
 
 async def test_create_organization_makes_the_caller_its_admin(api: Api) -> None:
-    result = await mutate(api, "createOrganization", 'input: {name: "Fresh", plan: PRO}',
+    result = await mutate(api, "createOrganization", 'input: {name: "Fresh"}',
                           "... on CreateOrganizationSuccess { organization { organizationId "
                           "name plan currentMembers maxMembers } admin { userId role email } }",
                           FOUNDER)
     assert result["organization"] == {"organizationId": "org-fresh-1", "name": "Fresh",
-                                      "plan": "PRO", "currentMembers": 1, "maxMembers": 100}
+                                      "plan": "FREE", "currentMembers": 1, "maxMembers": 5}
     assert result["admin"] == {"userId": "user-founder-1", "role": "ADMIN",
                                "email": "founder@fresh.io"}
     api.settle()  # the feed is GSI2: eventually consistent
@@ -86,17 +87,26 @@ async def test_create_organization_refuses_an_existing_organization(api: Api) ->
     assert (await org_item(api))["name"] == "My Startup"
 
 
-async def test_create_organization_validates_its_plan(api: Api) -> None:
-    # The plan is an enum: GraphQL validation refuses any other value before the mutation runs.
-    for plan in ("PLATINUM", '"pro"'):
+async def test_a_caller_cannot_choose_the_plan_of_their_organization(api: Api) -> None:
+    """Issue 11 finding 10: `plan: ENTERPRISE` gave anyone 1,000 seats. The plan is the
+    operator's (DEVINSIGHTS_DEFAULT_PLAN, `devinsights set-plan`), not an input."""
+    for plan in ("ENTERPRISE", "PRO", '"enterprise"'):
         outcome = await api.run(f'mutation {{ createOrganization(input: {{name: "Fresh", '
                                 f"plan: {plan}}}) {{ {ERR} }} }}", FOUNDER)
         assert outcome.data is None, plan
         [error] = outcome.errors
-        assert "'Plan'" in error["message"], plan
+        assert "not to include unknown field 'plan'" in error["message"], plan
         assert "path" not in error, plan  # refused as a request, before anything ran
     assert await api.store.get(
         keys.organization("org-fresh-1"), consistent=True) is None
+
+
+async def test_an_organization_starts_on_the_servers_default_plan(api: Api) -> None:
+    api.settings = dataclasses.replace(api.settings, default_plan="pro")
+    result = await mutate(api, "createOrganization", 'input: {name: "Fresh"}',
+                          "... on CreateOrganizationSuccess { organization { plan maxMembers } }",
+                          FOUNDER)
+    assert result["organization"] == {"plan": "PRO", "maxMembers": 100}
 
 
 # updateOrganizationSettings
