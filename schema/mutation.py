@@ -297,8 +297,10 @@ class Mutation:
         ctx.observe(member=member)
         return UpdateMyPreferencesSuccess(member=Member.from_record(member))
 
-    @mutation(permission=permissions.CanRecordGitHubData,
-              description="Partner ingestion of one person's GitHub analytics (cached 24 h).")
+    @mutation(permission=permissions.CanWriteTeamData,
+              description="Partner ingestion of one person's GitHub analytics (cached 24 h). "
+                          "Needs the write_team_data permission, which admins hold: a "
+                          "partner integration calls it with an admin's token.")
     async def record_git_hub_data(self, info: strawberry.Info, input: RecordGitHubDataInput
                                   ) -> RecordGitHubDataResult:
         username = validation.github_username(input.github_username)

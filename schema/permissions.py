@@ -18,7 +18,7 @@ from strawberry.permission import BasePermission, PermissionExtension
 from datastore import actors
 from datastore.actors import Actor
 from datastore.records import Role
-from datastore.store import Cond, attr_eq
+from datastore.store import Cond
 
 
 def _ctx(info: strawberry.Info) -> Any:
@@ -120,26 +120,6 @@ class CanSeeTeamAnalytics(BasePermission):
 
     def has_permission(self, source: Any, info: strawberry.Info, **kwargs: Any) -> bool:
         return may_see_analytics_of(info, None)
-
-
-class CanRecordGitHubData(Guarded):
-    """Admins ingest for anyone; a member only for their own GitHub username."""
-
-    message = "you may record GitHub data only for your own GitHub username"
-
-    def has_permission(self, source: Any, info: strawberry.Info, **kwargs: Any) -> bool:
-        member = _ctx(info).active_member
-        if member is None:
-            return False
-        if "write_team_data" in member.permissions:
-            return True
-        username = getattr(kwargs.get("input"), "github_username", None)
-        return member.role is Role.MEMBER and username == member.github_username
-
-    def commit_condition(self, **kwargs: Any) -> Cond:
-        username = getattr(kwargs.get("input"), "github_username", None)
-        own = attr_eq("role", Role.MEMBER.value) & attr_eq("githubUsername", username)
-        return actors.has_permission("write_team_data") | (actors.is_active() & own)
 
 
 def silent(permission: type[BasePermission]) -> PermissionExtension:
