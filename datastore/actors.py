@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from datastore import keys
 from datastore.errors import ActorNotAllowed, TransactionCanceled
 from datastore.keys import Key
-from datastore.records import ROLE_PERMISSIONS, Member, MemberStatus, Role
+from datastore.records import ROLE_PERMISSIONS, Member, MemberStatus, Permission, Role
 from datastore.store import (
     Action,
     Check,
@@ -33,14 +33,14 @@ def is_active() -> Cond:
     return attr_eq("status", MemberStatus.ACTIVE.value)
 
 
-def roles_with(permission: str) -> tuple[Role, ...]:
+def roles_with(permission: Permission) -> tuple[Role, ...]:
     roles = tuple(r for r, granted in ROLE_PERMISSIONS.items() if permission in granted)
     if not roles:
         raise ValueError(f"no role has the permission {permission!r}")
     return roles
 
 
-def has_permission(permission: str) -> Cond:
+def has_permission(permission: Permission) -> Cond:
     return is_active() & attr_in("role", [r.value for r in roles_with(permission)])
 
 
@@ -94,6 +94,6 @@ class Actor:
             raise
 
 
-def acting(member: Member, permission: str | None = None) -> Actor:
+def acting(member: Member, permission: Permission | None = None) -> Actor:
     """``member`` acting with ``permission`` (any active member when None)."""
     return Actor(member, has_permission(permission) if permission else is_active())

@@ -20,6 +20,7 @@ from datastore.records import (
     InvitationStatus,
     Member,
     MemberStatus,
+    Permission,
     Role,
     email_claim_item,
     now_ms,
@@ -175,5 +176,5 @@ async def _refresh_report(store: Store, org_id: str) -> None:
     admin = await members.get(store, org_id, org.owner_id, consistent=True)
     assert admin is not None
     today = datetime.datetime.now(datetime.UTC).date().isoformat()
-    await analytics.generate_team_report(store, acting(admin, "generate_reports"), today)
+    await analytics.generate_team_report(store, acting(admin, Permission.GENERATE_REPORTS), today)
 

@@ -338,7 +338,7 @@ async def change_role(store: Store, actor: Actor, user_id: str, role: Role,
     if current.role is role:
         return current
     changes: tuple[Change, ...] = (
-        Set("role", role.value), Set("permissions", list(ROLE_PERMISSIONS[role])),
+        Set("role", role.value), Set("permissions", [p.value for p in ROLE_PERMISSIONS[role]]),
         Set("updatedAt", now_ms()), Add("version", 1))
     e = activity.event(store, actor.org_id, actor.user_id, "member.role_changed", user_id,
                        role=role.value)

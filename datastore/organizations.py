@@ -200,7 +200,7 @@ async def transfer_ownership(store: Store, actor: Actor, new_owner_id: str,
     member_changes: tuple[Change, ...] = ()
     if target.role is not Role.ADMIN:
         member_changes = (Set("role", Role.ADMIN.value),
-                          Set("permissions", list(ROLE_PERMISSIONS[Role.ADMIN])),
+                          Set("permissions", [p.value for p in ROLE_PERMISSIONS[Role.ADMIN]]),
                           Set("updatedAt", now), Add("version", 1))
     member_guard = item_exists() & attr_eq("version", target.version)
     actions: list[Action] = [

@@ -33,11 +33,26 @@ class InvitationStatus(enum.StrEnum):
     REVOKED = "revoked"
 
 
-ROLE_PERMISSIONS: dict[Role, tuple[str, ...]] = {
-    Role.ADMIN: ("read_own_data", "read_team_data", "write_team_data", "invite_members",
-                 "remove_members", "manage_settings", "view_reports", "generate_reports"),
-    Role.MEMBER: ("read_own_data", "read_team_data", "view_reports"),
-    Role.VIEWER: ("view_team_stats", "view_reports"),
+class Permission(enum.StrEnum):
+    """The design's permission names: what member items store and what the schema checks."""
+
+    READ_OWN_DATA = "read_own_data"
+    READ_TEAM_DATA = "read_team_data"
+    WRITE_TEAM_DATA = "write_team_data"
+    INVITE_MEMBERS = "invite_members"
+    REMOVE_MEMBERS = "remove_members"
+    MANAGE_SETTINGS = "manage_settings"
+    VIEW_REPORTS = "view_reports"
+    GENERATE_REPORTS = "generate_reports"
+    VIEW_TEAM_STATS = "view_team_stats"
+
+
+P = Permission
+ROLE_PERMISSIONS: dict[Role, tuple[Permission, ...]] = {
+    Role.ADMIN: (P.READ_OWN_DATA, P.READ_TEAM_DATA, P.WRITE_TEAM_DATA, P.INVITE_MEMBERS,
+                 P.REMOVE_MEMBERS, P.MANAGE_SETTINGS, P.VIEW_REPORTS, P.GENERATE_REPORTS),
+    Role.MEMBER: (P.READ_OWN_DATA, P.READ_TEAM_DATA, P.VIEW_REPORTS),
+    Role.VIEWER: (P.VIEW_TEAM_STATS, P.VIEW_REPORTS),
 }
 
 DAY_SECONDS = 24 * 3600
@@ -146,7 +161,7 @@ class Member:
     version: int = 1
 
     @property
-    def permissions(self) -> tuple[str, ...]:
+    def permissions(self) -> tuple[Permission, ...]:
         return ROLE_PERMISSIONS[self.role]
 
     def to_item(self) -> Item:
@@ -157,7 +172,8 @@ class Member:
             "entityType": "MEMBER", "organizationId": self.org_id, "userId": self.user_id,
             "email": keys.normalize_email(self.email), "name": self.name,
             "role": self.role.value, "status": self.status.value,
-            "githubUsername": self.github_username, "permissions": list(self.permissions),
+            "githubUsername": self.github_username,
+            "permissions": [p.value for p in self.permissions],
             "preferences": self.preferences, "invitedBy": self.invited_by,
             "joinedAt": self.joined_at, "lastLoginAt": self.last_login_at,
             "createdAt": self.created_at, "updatedAt": self.updated_at, "version": self.version,

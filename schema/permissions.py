@@ -17,7 +17,7 @@ from strawberry.permission import BasePermission, PermissionExtension
 
 from datastore import actors
 from datastore.actors import Actor
-from datastore.records import Role
+from datastore.records import Permission, Role
 from datastore.store import Cond
 
 
@@ -45,7 +45,7 @@ class IsMember(Guarded):
 
 
 class _Requires(Guarded):
-    needed: str = ""
+    needed: Permission
     error_extensions = {"code": "FORBIDDEN"}
 
     @property
@@ -61,31 +61,31 @@ class _Requires(Guarded):
 
 
 class IsAdmin(_Requires):
-    needed = "manage_settings"
+    needed = Permission.MANAGE_SETTINGS
 
 
 class CanInvite(_Requires):
-    needed = "invite_members"
+    needed = Permission.INVITE_MEMBERS
 
 
 class CanRemoveMembers(_Requires):
-    needed = "remove_members"
+    needed = Permission.REMOVE_MEMBERS
 
 
 class CanManageSettings(_Requires):
-    needed = "manage_settings"
+    needed = Permission.MANAGE_SETTINGS
 
 
 class CanGenerateReports(_Requires):
-    needed = "generate_reports"
+    needed = Permission.GENERATE_REPORTS
 
 
 class CanViewReports(_Requires):
-    needed = "view_reports"
+    needed = Permission.VIEW_REPORTS
 
 
 class CanWriteTeamData(_Requires):
-    needed = "write_team_data"
+    needed = Permission.WRITE_TEAM_DATA
 
 
 def may_see_analytics_of(info: strawberry.Info, github_username: str | None) -> bool:

@@ -9,7 +9,7 @@ from typing import Any
 
 from datastore import activity, keys, members, organizations
 from datastore.actors import Actor, acting
-from datastore.records import Member, MemberStatus, Organization, Role
+from datastore.records import Member, MemberStatus, Organization, Permission, Role
 from datastore.store import Item, Query, Store
 
 ORG = "org-acme"
@@ -33,7 +33,7 @@ async def join(store: Store, user_id: str, role: Role = Role.MEMBER, *, org_id: 
 
 
 def as_actor(member: Member) -> Actor:
-    return acting(member, "remove_members")
+    return acting(member, Permission.REMOVE_MEMBERS)
 
 
 async def org_of(store: Store, org_id: str = ORG) -> Organization:
