@@ -107,7 +107,9 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
     schema = build_schema(introspection=settings.introspection, max_depth=settings.max_depth,
                           max_aliases=settings.max_aliases, max_tokens=settings.max_tokens)
     api = Api(settings=settings, schema=schema, authenticator=Authenticator(settings),
-              api_settings=ApiSettings(cursor_secret=settings.cursor_key()),
+              api_settings=ApiSettings(
+                  cursor_secret=settings.cursor_key(),
+                  analytics_min_group_size=settings.analytics_min_group_size),
               broker=ActivityBroker(), store=store)
     if settings.api_quota:
         api.meter = UsageMeter(api.require_store, flush_calls=settings.quota_flush_calls)

@@ -31,6 +31,9 @@ class ApiSettings:
     invitation_ttl_seconds: int = 24 * 3600
     github_data_ttl_seconds: int = 24 * 3600
     max_page_size: int = 100
+    # Fewer analyzed people than this, and those who may not see per-person analytics get
+    # no aggregates of them (schema/permissions.AnalyticsView).
+    analytics_min_group_size: int = 3
 
 
 @dataclass

@@ -98,6 +98,7 @@ class Settings:
     port: int = 8000
     shutdown_timeout_seconds: float = 10.0
     ws_init_timeout_seconds: float = 10.0
+    analytics_min_group_size: int = 3
     # Not an option: `serve --demo` turns it on, so a local frontend works out of the box.
     allow_local_origins: bool = False
 
@@ -175,7 +176,8 @@ def _check(s: Settings) -> None:
                          ("DEVINSIGHTS_MAX_ALIASES", s.max_aliases),
                          ("DEVINSIGHTS_MAX_TOKENS", s.max_tokens),
                          ("DEVINSIGHTS_MAX_BATCH", s.max_batch),
-                         ("DEVINSIGHTS_QUOTA_FLUSH_CALLS", s.quota_flush_calls)):
+                         ("DEVINSIGHTS_QUOTA_FLUSH_CALLS", s.quota_flush_calls),
+                         ("DEVINSIGHTS_ANALYTICS_MIN_GROUP_SIZE", s.analytics_min_group_size)):
         if number < 1:
             raise SettingsError(f"{name} must be at least 1")
     if s.jwt_leeway_seconds < 0 or s.jwks_refresh_seconds < 0:
@@ -289,6 +291,10 @@ OPTIONS: tuple[Option, ...] = (
            "how long open requests may finish on shutdown (default 10)", parse=float),
     Option("ws_init_timeout_seconds", "DEVINSIGHTS_WS_INIT_TIMEOUT_SECONDS",
            "how long a WebSocket may wait before connection_init (default 10)", parse=float),
+    Option("analytics_min_group_size", "DEVINSIGHTS_ANALYTICS_MIN_GROUP_SIZE",
+           "fewest analyzed people whose averages, totals and counts viewers (and members "
+           "who may not see others) get; below it they are null (default 3; 1 turns it off)",
+           parse=int),
 )
 BY_NAME = {o.name: o for o in OPTIONS}
 EXPECTED: dict[Callable[[str], Any], str] = {int: "a whole number", float: "a number",
