@@ -111,7 +111,8 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
               api_settings=ApiSettings(
                   cursor_secret=settings.cursor_key(),
                   membership_recheck_seconds=settings.subscription_recheck_seconds,
-                  default_plan=settings.default_plan),
+                  default_plan=settings.default_plan,
+                  analytics_min_group_size=settings.analytics_min_group_size),
               broker=ActivityBroker(), store=store)
     if settings.api_quota:
         api.meter = UsageMeter(api.require_store, flush_calls=settings.quota_flush_calls)

@@ -5,11 +5,15 @@ over 400 KB (about 4,500 people listed in full), and every read of the latest re
 for its whole size. The people lists are therefore capped (the most urgent first) and the
 summary counts everyone: ``needsSupportCount`` and ``burnoutRiskCount`` say how many the
 capped lists stand for.
+
+Each recommendation records whom it names (``userIds``, empty for a team-wide one), so the API
+can tell a per-person recommendation from a team-wide one without reading its text.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import re
 import statistics
 import uuid
 from collections.abc import Callable, Iterable, Mapping
@@ -173,23 +177,52 @@ def _names(rows: list[Scored]) -> str:
 
 
 def _recommendations(burnout: list[Scored], support: list[Scored], unanalyzed: int
-                     ) -> list[dict[str, str]]:
-    out = []
+                     ) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
     critical = [p for p in burnout if p[1] >= CRITICAL_RISK_SCORE]
     if critical:
         out.append({"priority": "URGENT", "category": "Burnout Prevention",
-                    "action": f"Talk with {_names(critical)} about workload this week"})
+                    "action": f"Talk with {_names(critical)} about workload this week",
+                    "userIds": [r.member.user_id for r, _ in critical[:NAMED_IN_ACTION]]})
     elif burnout:
         out.append({"priority": "HIGH", "category": "Burnout Prevention",
-                    "action": "Rebalance work for members with rising risk"})
+                    "action": "Rebalance work for members with rising risk", "userIds": []})
     if support:
         out.append({"priority": "HIGH", "category": "Team Development",
-                    "action": "Pair members who need support with senior engineers"})
+                    "action": "Pair members who need support with senior engineers",
+                    "userIds": []})
     if unanalyzed:
         out.append({"priority": "MEDIUM", "category": "Data Coverage",
                     "action": f"Record GitHub data for {unanalyzed} member(s) "
-                              "without analytics"})
+                              "without analytics", "userIds": []})
     return out
+
+
+PEOPLE_LISTS = ("topPerformers", "needsSupport", "burnoutRisks")
+
+
+def recommendation_subjects(recommendation: Mapping[str, Any], report: Mapping[str, Any]
+                            ) -> tuple[str, ...] | None:
+    """The user ids a stored recommendation names (none: team-wide), or None when it names
+    someone but the report does not say whom.
+
+    Reports made before recommendations recorded ``userIds`` only have the text: one that
+    mentions a person the report lists counts as naming someone unknown.
+    """
+    ids = recommendation.get("userIds")
+    if isinstance(ids, list) and all(isinstance(i, str) for i in ids):
+        return tuple(ids)
+    action = str(recommendation.get("action", ""))
+    names = {str(p.get("name", "")) for listed in PEOPLE_LISTS
+             for p in report.get(listed) or [] if isinstance(p, dict)}
+    return None if any(_mentions(action, n) for n in names) else ()
+
+
+def _mentions(text: str, name: str) -> bool:
+    """Whether ``text`` has a word of ``name`` (one with a letter) as a whole word: "Address
+    Alice's burnout" mentions "Alice Dev"; case counts, so "members" is not "Member 7"."""
+    words = [w for w in name.split() if any(c.isalpha() for c in w)]
+    return any(re.search(rf"(?<!\w){re.escape(w)}(?!\w)", text) for w in words)
 
 
 async def generate_team_report(store: Store, actor: Actor, report_date: str, *,

@@ -35,6 +35,9 @@ class ApiSettings:
     default_plan: str = "free"  # of every new organization; the operator changes it
     # The longest an open subscription delivers under a membership it has not re-read.
     membership_recheck_seconds: float = 30.0
+    # Fewer analyzed people than this, and those who may not see per-person analytics get
+    # no aggregates of them (schema/permissions.AnalyticsView).
+    analytics_min_group_size: int = 3
 
 
 @dataclass

@@ -9,6 +9,7 @@ re-checks the actor's membership, so a demotion that lands mid-request still win
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 import strawberry
@@ -88,19 +89,63 @@ class CanWriteTeamData(_Requires):
     needed = Permission.WRITE_TEAM_DATA
 
 
-def may_see_analytics_of(info: strawberry.Info, github_username: str | None) -> bool:
-    """Admins see everyone; members themselves, and others unless settings forbid; viewers
-    see no per-person analytics."""
+@dataclass(frozen=True, slots=True)
+class AnalyticsView:
+    """What one caller may see of the organization's per-person analytics: the one policy
+    behind every analytics field (README, "Analytics privacy").
+
+    Admins, and members while ``allowMembersViewOthers`` is on, see ``everyone``. Everyone
+    else (viewers; members while it is off) sees their own analytics if their role has
+    ``read_own_data`` (viewers' does not), and aggregates only of at least ``min_group_size``
+    analyzed people: an average of one person is that person's score.
+    """
+
+    everyone: bool
+    own_user_id: str | None
+    own_username: str | None
+    min_group_size: int
+
+    def sees(self, *, user_id: str | None = None, username: str | None = None) -> bool:
+        """The analytics, labels and report entries of this person."""
+        if self.everyone:
+            return True
+        return ((user_id is not None and user_id == self.own_user_id)
+                or (username is not None and username == self.own_username))
+
+    def sees_group(self, size: int) -> bool:
+        """An aggregate over ``size`` analyzed people."""
+        return self.everyone or size >= self.min_group_size
+
+    def sees_recommendation(self, subjects: tuple[str, ...] | None, group_size: int) -> bool:
+        """A recommendation naming ``subjects`` (None: someone unknown), drawn from a report
+        over ``group_size`` analyzed people. One naming only the caller still says that no
+        one else was named, so it is an aggregate too."""
+        if self.everyone:
+            return True
+        return (subjects is not None and all(self.sees(user_id=s) for s in subjects)
+                and self.sees_group(group_size))
+
+
+def analytics_view(info: strawberry.Info) -> AnalyticsView:
     ctx = _ctx(info)
     member = ctx.active_member
-    if member is None or member.role is Role.VIEWER:
-        return False
-    if member.role is Role.ADMIN:
-        return True
-    if github_username is not None and github_username == member.github_username:
-        return True
+    min_group_size: int = ctx.settings.analytics_min_group_size
+    if member is None:
+        return AnalyticsView(False, None, None, min_group_size)
     org = ctx.organization
-    return org is not None and org.settings.get("allowMembersViewOthers", True) is not False
+    others_allowed = member.role is Role.ADMIN or (
+        org is not None and org.settings.get("allowMembersViewOthers", True) is not False)
+    own = Permission.READ_OWN_DATA in member.permissions
+    everyone = Permission.READ_TEAM_DATA in member.permissions and others_allowed
+    return AnalyticsView(everyone=everyone,
+                         own_user_id=member.user_id if own else None,
+                         own_username=member.github_username if own else None,
+                         min_group_size=min_group_size)
+
+
+def may_see_analytics_of(info: strawberry.Info, github_username: str | None) -> bool:
+    """Whether the caller may see this person's analytics (None: everyone's)."""
+    return analytics_view(info).sees(username=github_username)
 
 
 class CanSeeAnalyticsOf(BasePermission):
@@ -120,6 +165,38 @@ class CanSeeTeamAnalytics(BasePermission):
 
     def has_permission(self, source: Any, info: strawberry.Info, **kwargs: Any) -> bool:
         return may_see_analytics_of(info, None)
+
+
+class OnlyVisiblePeople(FieldExtension):
+    """On a list of report people: only those the caller may see (their own entry, or none,
+    for those who may not see per-person analytics)."""
+
+    def resolve(self, next_: Callable[..., Any], source: Any, info: strawberry.Info,
+                **kwargs: Any) -> Any:
+        people = next_(source, info, **kwargs)
+        view = analytics_view(info)
+        return people if view.everyone else [p for p in people
+                                             if view.sees(user_id=str(p.user_id))]
+
+
+class OnlyVisibleRecommendations(FieldExtension):
+    """On a report's recommendations (each with ``subjects`` and ``group_size``)."""
+
+    def resolve(self, next_: Callable[..., Any], source: Any, info: strawberry.Info,
+                **kwargs: Any) -> Any:
+        found = next_(source, info, **kwargs)
+        view = analytics_view(info)
+        return [r for r in found if view.sees_recommendation(r.subjects, r.group_size)]
+
+
+class Aggregate(FieldExtension):
+    """On a number computed over the analyzed people (its source has ``group_size``): null
+    for those who may not see per-person analytics when the group is too small."""
+
+    def resolve(self, next_: Callable[..., Any], source: Any, info: strawberry.Info,
+                **kwargs: Any) -> Any:
+        value = next_(source, info, **kwargs)
+        return value if analytics_view(info).sees_group(source.group_size) else None
 
 
 def silent(permission: type[BasePermission]) -> PermissionExtension:

@@ -10,7 +10,7 @@ from typing import Any, Generic, Optional, TypeVar, Union
 
 import strawberry
 
-from datastore import records
+from datastore import analytics, records
 from resolvers import membership, team
 from resolvers.paging import Slice, Window
 from schema import permissions as access
@@ -520,38 +520,51 @@ class GitHubData(Node):
 # Team report
 
 
-@strawberry.type
+# What those who may not see per-person analytics (viewers; members while
+# allowMembersViewOthers is off) get of a report: schema/permissions.AnalyticsView.
+WITHHELD = ("Withheld (null) from viewers, and from members while `allowMembersViewOthers` "
+            "is off, when fewer people than the minimum group size (3 by default) are "
+            "analyzed: over so few it is a person's own figure.")
+ONLY_VISIBLE = ("Viewers get none, and members while `allowMembersViewOthers` is off only "
+                "their own: an entry names a person and labels them.")
+
+
+def _aggregate(description: str) -> Any:
+    return strawberry.field(description=f"{description} {WITHHELD}",
+                            extensions=[access.Aggregate()])
+
+
+@strawberry.type(description="The team in numbers. `totalMembers`, `activeMembers` and "
+                             "`analyzedMembers` count people and are always shown; every "
+                             "other field is an aggregate of the analyzed people's analytics.")
 class ReportSummary:
     total_members: int
     active_members: int
-    analyzed_members: int
-    average_code_quality: float | None
-    average_burnout_risk: float | None
-    total_commits: int
-    total_pull_requests: int
-    total_issues: int
-    needs_support_count: int = strawberry.field(
-        description="Everyone who needs support; `needsSupport` lists at most 20 of them.")
-    burnout_risk_count: int = strawberry.field(
-        description="Everyone at risk of burnout; `burnoutRisks` lists at most 20, the most "
-                    "at risk first.")
+    analyzed_members: int = strawberry.field(
+        description="The active members with a code-quality score; with fewer than the "
+                    "minimum group size, the aggregates are withheld from some callers.")
+    average_code_quality: float | None = _aggregate("Mean code-quality score.")
+    average_burnout_risk: float | None = _aggregate("Mean burnout-risk score.")
+    total_commits: int | None = _aggregate("Commits of everyone analyzed.")
+    total_pull_requests: int | None = _aggregate("Pull requests of everyone analyzed.")
+    total_issues: int | None = _aggregate("Issues of everyone analyzed.")
+    needs_support_count: int | None = _aggregate(
+        "Everyone who needs support; `needsSupport` lists at most 20 of them.")
+    burnout_risk_count: int | None = _aggregate(
+        "Everyone at risk of burnout; `burnoutRisks` lists at most 20, the most at risk "
+        "first.")
+    group_size: strawberry.Private[int]
 
 
-@strawberry.type
+@strawberry.type(description="A person a report lists. " + ONLY_VISIBLE)
 class ReportPerson:
     user_id: strawberry.ID
     name: str
-    code_quality: float | None = strawberry.field(
-        description="Null for callers who may not see per-person analytics.",
-        extensions=[access.silent(access.CanSeeTeamAnalytics)])
-    commits: int | None = strawberry.field(
-        description="Null for callers who may not see per-person analytics.",
-        extensions=[access.silent(access.CanSeeTeamAnalytics)])
+    code_quality: float | None
+    commits: int | None
     contributions: str | None
     recommendation: str | None
-    risk_score: float | None = strawberry.field(
-        description="Null for callers who may not see per-person analytics.",
-        extensions=[access.silent(access.CanSeeTeamAnalytics)])
+    risk_score: float | None
     severity: Severity | None
     urgency: str | None
 
@@ -575,22 +588,42 @@ class Recommendation:
     priority: Priority
     category: str
     action: str
+    # Whom it names (empty: the team), None when it names someone unknown (an old report).
+    subjects: strawberry.Private[tuple[str, ...] | None]
+    group_size: strawberry.Private[int]
+
+
+def _people(description: str) -> Any:
+    return strawberry.field(description=f"{description} {ONLY_VISIBLE}",
+                            extensions=[access.OnlyVisiblePeople()])
 
 
 @strawberry.type
 class TeamReport(Node):
     report_date: str = strawberry.field(description="The day it reports on, YYYY-MM-DD.")
     report_type: str
-    team_health: float | None
+    team_health: float | None = _aggregate(
+        "0-10, from the mean code quality and burnout risk.")
     summary: ReportSummary
-    top_performers: list[ReportPerson]
-    needs_support: list[ReportPerson]
-    burnout_risks: list[ReportPerson]
-    recommendations: list[Recommendation]
+    top_performers: list[ReportPerson] = _people(
+        "Code quality of 8 or more, the best first, at most 5.")
+    needs_support: list[ReportPerson] = _people(
+        "Code quality under 7, the lowest first, at most 20 (`summary.needsSupportCount` "
+        "counts them all).")
+    burnout_risks: list[ReportPerson] = _people(
+        "Burnout risk of 6 or more, the highest first, at most 20 "
+        "(`summary.burnoutRiskCount` counts them all).")
+    recommendations: list[Recommendation] = strawberry.field(
+        description="What to do next. Viewers, and members while `allowMembersViewOthers` "
+                    "is off, get only the team-wide ones and those naming only themselves, "
+                    "and none when fewer people than the minimum group size (3 by default) "
+                    "are analyzed: drawn from so few scores, a recommendation reveals them.",
+        extensions=[access.OnlyVisibleRecommendations()])
     generated_by_name: str | None
     generated_at: datetime.datetime
     expires_at: datetime.datetime
     generated_by_id: strawberry.Private[str]
+    group_size: strawberry.Private[int]
 
     @strawberry.field(graphql_type=Optional["Member"])
     def generated_by(self, info: strawberry.Info) -> Maybe[Member]:
@@ -600,6 +633,7 @@ class TeamReport(Node):
     def from_record(cls, r: records.TeamReport) -> TeamReport:
         d = r.data
         s = _get(d, "summary") or {}
+        group = _int(s.get("analyzedMembers")) or 0
 
         def people(name: str) -> list[ReportPerson]:
             return [ReportPerson.from_dict(p) for p in d.get(name) or []
@@ -611,7 +645,7 @@ class TeamReport(Node):
             summary=ReportSummary(
                 total_members=_int(s.get("totalMembers")) or 0,
                 active_members=_int(s.get("activeMembers")) or 0,
-                analyzed_members=_int(s.get("analyzedMembers")) or 0,
+                analyzed_members=group,
                 average_code_quality=_float(s.get("averageCodeQuality")),
                 average_burnout_risk=_float(s.get("averageBurnoutRisk")),
                 total_commits=_int(s.get("totalCommits")) or 0,
@@ -620,15 +654,18 @@ class TeamReport(Node):
                 needs_support_count=_int(s.get("needsSupportCount"))
                 or len(d.get("needsSupport") or []),
                 burnout_risk_count=_int(s.get("burnoutRiskCount"))
-                or len(d.get("burnoutRisks") or [])),
+                or len(d.get("burnoutRisks") or []),
+                group_size=group),
             top_performers=people("topPerformers"), needs_support=people("needsSupport"),
             burnout_risks=people("burnoutRisks"),
             recommendations=[Recommendation(
                 priority=_enum(Priority, x.get("priority")) or Priority.MEDIUM,
-                category=str(x.get("category", "")), action=str(x.get("action", "")))
+                category=str(x.get("category", "")), action=str(x.get("action", "")),
+                subjects=analytics.recommendation_subjects(x, d), group_size=group)
                              for x in d.get("recommendations") or [] if isinstance(x, dict)],
             generated_by_name=r.generated_by_name, generated_at=from_ms(r.generated_at),
             expires_at=from_seconds(r.expires_at), generated_by_id=r.generated_by,
+            group_size=group,
         )
 
 
@@ -728,9 +765,10 @@ async def member_page(info: strawberry.Info, role: Role | None, status: MemberSt
                       window: Window) -> MemberConnection:
     """The people of the caller's org (``Query.members`` and ``Organization.members``)."""
     ctx = info.context
+    # Only for a caller who may see everyone's: anyone else sees at most their own, which
+    # the loader fetches if the page has it.
     prefetch = (selects(info.selected_fields, "edges", "node", "githubData")
-                and ctx.active_member is not None
-                and ctx.active_member.role is not records.Role.VIEWER)
+                and access.analytics_view(info).everyone)
     store_role = records.Role(role.value) if role else None
     store_status = records.MemberStatus(status.value) if status else None
     result = await team.member_slice(ctx, store_role, store_status, window,

@@ -102,6 +102,7 @@ class Settings:
     ws_init_timeout_seconds: float = 10.0
     subscription_recheck_seconds: float = 30.0
     default_plan: str = "free"
+    analytics_min_group_size: int = 3
     # Not an option: `serve --demo` turns it on, so a local frontend works out of the box.
     allow_local_origins: bool = False
 
@@ -179,7 +180,8 @@ def _check(s: Settings) -> None:
                          ("DEVINSIGHTS_MAX_ALIASES", s.max_aliases),
                          ("DEVINSIGHTS_MAX_TOKENS", s.max_tokens),
                          ("DEVINSIGHTS_MAX_BATCH", s.max_batch),
-                         ("DEVINSIGHTS_QUOTA_FLUSH_CALLS", s.quota_flush_calls)):
+                         ("DEVINSIGHTS_QUOTA_FLUSH_CALLS", s.quota_flush_calls),
+                         ("DEVINSIGHTS_ANALYTICS_MIN_GROUP_SIZE", s.analytics_min_group_size)):
         if number < 1:
             raise SettingsError(f"{name} must be at least 1")
     if s.default_plan not in PLANS:
@@ -304,6 +306,10 @@ OPTIONS: tuple[Option, ...] = (
     Option("default_plan", "DEVINSIGHTS_DEFAULT_PLAN",
            "plan of every organization created through the API: free, pro or enterprise "
            "(default free); `devinsights set-plan` changes one organization's"),
+    Option("analytics_min_group_size", "DEVINSIGHTS_ANALYTICS_MIN_GROUP_SIZE",
+           "fewest analyzed people whose averages, totals and counts viewers (and members "
+           "who may not see others) get; below it they are null (default 3; 1 turns it off)",
+           parse=int),
 )
 BY_NAME = {o.name: o for o in OPTIONS}
 EXPECTED: dict[Callable[[str], Any], str] = {int: "a whole number", float: "a number",

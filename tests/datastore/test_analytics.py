@@ -96,7 +96,7 @@ def test_members_without_analytics_get_a_coverage_recommendation() -> None:
     report = report_of([(8.0, 1.0), (None, None), (None, None)])
 
     assert {"priority": "MEDIUM", "category": "Data Coverage",
-            "action": "Record GitHub data for 2 member(s) without analytics"} \
+            "action": "Record GitHub data for 2 member(s) without analytics", "userIds": []} \
         in report["recommendations"]
 
 
@@ -121,7 +121,8 @@ def test_an_urgent_recommendation_names_three_people_and_counts_the_rest() -> No
     urgent = [r for r in report["recommendations"] if r["priority"] == "URGENT"]
     assert urgent == [{"priority": "URGENT", "category": "Burnout Prevention",
                        "action": "Talk with Person Number 00000, Person Number 00001, "
-                                 "Person Number 00002 and 4 more about workload this week"}]
+                                 "Person Number 00002 and 4 more about workload this week",
+                       "userIds": ["user-00000", "user-00001", "user-00002"]}]
 
 
 @pytest.mark.parametrize("size", [10, 100, 1000, 5000])
