@@ -110,6 +110,11 @@ def compute_report(people: Iterable[Member], analytics: Mapping[str, GitHubData]
     burnout = _ranked(risk, lambda k: k >= BURNOUT_RISK_SCORE, worst_first=True)
     avg_quality = _mean(q for _, q in quality)
     avg_risk = _mean(k for _, k in risk)
+    analyzed = [r for m, r in zip(active, rows, strict=True)
+                if analytics.get(m.github_username or "") is not None]
+    # The fewest people any aggregate is taken over (averages over those with that score,
+    # totals over those with data): privacy withholds aggregates below a minimum of it.
+    groups = [n for n in (len(quality), len(risk), len(analyzed)) if n]
     return {
         "teamHealth": _team_health(avg_quality, avg_risk),
         "summary": {
@@ -120,6 +125,7 @@ def compute_report(people: Iterable[Member], analytics: Mapping[str, GitHubData]
             "totalPullRequests": sum(r.pull_requests for r in rows),
             "totalIssues": sum(r.issues for r in rows),
             "needsSupportCount": len(support), "burnoutRiskCount": len(burnout),
+            "aggregateGroupSize": min(groups, default=0),
         },
         "topPerformers": [_top_performer(r, q) for r, q in _ranked(
             quality, lambda q: q >= TOP_PERFORMER_SCORE, worst_first=True)[:TOP_PERFORMERS]],

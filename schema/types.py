@@ -633,7 +633,8 @@ class TeamReport(Node):
     def from_record(cls, r: records.TeamReport) -> TeamReport:
         d = r.data
         s = _get(d, "summary") or {}
-        group = _int(s.get("analyzedMembers")) or 0
+        # Reports made before aggregateGroupSize existed (kept 24 h) count analyzed people.
+        group = _int(s.get("aggregateGroupSize", s.get("analyzedMembers"))) or 0
 
         def people(name: str) -> list[ReportPerson]:
             return [ReportPerson.from_dict(p) for p in d.get(name) or []
@@ -645,7 +646,7 @@ class TeamReport(Node):
             summary=ReportSummary(
                 total_members=_int(s.get("totalMembers")) or 0,
                 active_members=_int(s.get("activeMembers")) or 0,
-                analyzed_members=group,
+                analyzed_members=_int(s.get("analyzedMembers")) or 0,
                 average_code_quality=_float(s.get("averageCodeQuality")),
                 average_burnout_risk=_float(s.get("averageBurnoutRisk")),
                 total_commits=_int(s.get("totalCommits")) or 0,

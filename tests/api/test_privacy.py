@@ -583,3 +583,24 @@ async def test_a_member_with_others_hidden_sees_his_own_analytics_on_his_own_liv
 
     assert actor["githubData"]["githubUsername"] == "charlie-junior"
 
+
+
+async def test_an_average_over_fewer_people_than_the_analyzed_is_withheld_by_its_own_count(
+        api: Api) -> None:
+    """Three people with a code-quality score, one of them with a burnout score: the average
+    risk is that one person's, so it is withheld although three are analyzed."""
+    for person in PEOPLE[1:3]:
+        data = await api.ok(
+            "mutation($u: String!, $q: Float!) { recordGitHubData(input: {githubUsername: $u, "
+            f"codeQuality: {{overallScore: $q}}, metrics: {{}}, burnoutRisk: {{}}}}) {RESULT} }}",
+            ALICE, {"u": person.username, "q": person.quality})
+        assert data["recordGitHubData"]["__typename"] == "RecordGitHubDataSuccess", data
+    api.settle()
+    await generate_report(api)
+    query = (f'{{ teamReport(date: "{REPORT_DATE}") {{ summary {{ analyzedMembers '
+             "averageCodeQuality averageBurnoutRisk } } }")
+    admin = (await api.ok(query, ALICE))["teamReport"]["summary"]
+    viewer = (await api.ok(query, DIANA))["teamReport"]["summary"]
+    assert admin == {"analyzedMembers": 3, "averageCodeQuality": 7.3, "averageBurnoutRisk": 4.2}
+    assert viewer == {"analyzedMembers": 3, "averageCodeQuality": None,
+                      "averageBurnoutRisk": None}
