@@ -44,9 +44,12 @@ class InvalidKeyPart(ValueError):
 
 
 def _checked(part: str, what: str) -> str:
-    # '#' separates key segments; an id containing it could alias another item's key.
-    if not part or "#" in part or len(part) > 256:
-        raise InvalidKeyPart(f"{what} must be 1-256 characters without '#'")
+    # '#' separates key segments; an id containing it could alias another item's key. An id
+    # that differs from another only by a newline or a space would look the same everywhere.
+    if not part or "#" in part or len(part) > 256 or not part.isprintable() \
+            or part != part.strip():
+        raise InvalidKeyPart(f"{what} must be 1-256 characters without '#', control "
+                             "characters or surrounding spaces")
     return part
 
 

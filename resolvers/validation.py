@@ -7,6 +7,8 @@ import re
 import zoneinfo
 from functools import cache
 
+from datastore import keys
+
 EMAIL = re.compile(r"^[^@\s#]{1,64}@[^@\s#]{1,190}\.[^@\s#]{2,}$")
 GITHUB_USERNAME = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9]|-(?=[A-Za-z0-9])){0,38}$")
 MAX_NAME = 200
@@ -88,7 +90,10 @@ def count(value: int | None, field: str) -> int | None:
 
 
 def identifier(value: str, field: str) -> str:
-    """An id that becomes part of a key: no '#' (the key separator), 1-256 characters."""
-    if not value or "#" in value or len(value) > 256:
-        raise InputInvalid(field, "must be an id of 1-256 characters without '#'")
+    """An id that becomes part of a key: the rule of every key part (datastore.keys)."""
+    try:
+        keys.org_pk(value)
+    except keys.InvalidKeyPart:
+        raise InputInvalid(field, "must be an id of 1-256 characters without '#', control "
+                                  "characters or surrounding spaces") from None
     return value

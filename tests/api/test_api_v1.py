@@ -10,7 +10,7 @@ from typing import Annotated, Any
 import pytest
 import strawberry
 
-from datastore import demo
+from datastore import demo, members
 from datastore.errors import LastAdmin
 from resolvers.context import Caller
 from schema.errors import ExpectedFailures, MaskUnexpectedErrors, NotFound
@@ -395,3 +395,18 @@ async def test_a_github_username_with_a_trailing_newline_is_refused(api: Api) ->
         {{ {ERR} }} }}""", BOB, {"g": "bob-elder\n"})
     assert (data["updateMyProfile"]["__typename"], data["updateMyProfile"]["field"]) == (
         "ValidationError", "githubUsername")
+
+
+@pytest.mark.parametrize("user_id", ["user-bob-002\n", " user-bob-002", "user-bob-002 ",
+                                     "user\x00bob", "user\tbob"])
+async def test_an_id_with_a_control_character_or_surrounding_space_is_refused(
+        api: Api, user_id: str) -> None:
+    """Issue 11: every identifier validated with full matches; an id that differs from
+    another only by what a reader cannot see is refused, not looked up."""
+    before = await api.store.query_all(members.list_query(demo.DEMO_ORG))
+    data = await api.ok("mutation($u: ID!) { changeMemberRole(input: {userId: $u, role: VIEWER})"
+                        f" {{ {ERR} }} }}", ALICE, {"u": user_id})
+    result = data["changeMemberRole"]
+    assert (result["__typename"], result["field"]) == ("ValidationError", "userId")
+    assert "control characters or surrounding spaces" in result["message"]
+    assert await api.store.query_all(members.list_query(demo.DEMO_ORG)) == before
