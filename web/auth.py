@@ -7,7 +7,6 @@ messages say what was wrong with the token and never repeat any part of it.
 
 from __future__ import annotations
 
-import asyncio
 import collections
 import time
 from collections.abc import Callable, Mapping
@@ -20,6 +19,8 @@ from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
 from datastore import keys
 from resolvers.context import Caller
+from web.jwks import KeysUnavailable as KeysUnavailable
+from web.jwks import SigningKeys
 from web.settings import Settings, SettingsError
 
 BEARER_HINT = "send the header `Authorization: Bearer <token>`"
@@ -31,10 +32,6 @@ class InvalidToken(Exception):
     def __init__(self, message: str, *, missing: bool = False) -> None:
         super().__init__(message)
         self.missing = missing  # no credentials at all, as opposed to bad ones
-
-
-class KeysUnavailable(Exception):
-    """The identity provider's JWKS could not be fetched: the server's problem, not the token's."""
 
 
 def bearer_token(authorization: str | None) -> str:
@@ -82,7 +79,7 @@ class Authenticator:
             collections.OrderedDict()
         self._key: Any = None
         self._algorithm = ""
-        self._jwks: jwt.PyJWKClient | None = None
+        self._jwks: SigningKeys | None = None
         match settings.verification:
             case "hs256":
                 assert settings.jwt_secret is not None
@@ -101,9 +98,9 @@ class Authenticator:
                 self._algorithm = algorithm
             case "jwks":
                 assert settings.jwt_jwks_url is not None
-                self._jwks = jwt.PyJWKClient(settings.jwt_jwks_url, cache_jwk_set=True,
-                                             lifespan=300, timeout=5,
-                                             cooldown_duration=settings.jwks_refresh_seconds)
+                self._jwks = SigningKeys(settings.jwt_jwks_url,
+                                         refresh_seconds=settings.jwks_refresh_seconds,
+                                         timeout_seconds=settings.jwks_timeout_seconds)
             case None:
                 raise SettingsError(
                     "no token verification key is configured: set DEVINSIGHTS_JWT_SECRET "
@@ -150,14 +147,10 @@ class Authenticator:
         if not isinstance(kid, str) or not kid:
             raise InvalidToken("the token has no `kid` header; the server picks the signing "
                                "key from the identity provider's JWKS by `kid`")
-        try:
-            # PyJWKClient fetches with blocking urllib; keep that off the event loop.
-            jwk = await asyncio.to_thread(self._jwks.get_signing_key, kid)
-        except jwt.PyJWKClientConnectionError:
-            raise KeysUnavailable("the identity provider's JWKS could not be fetched") from None
-        except jwt.PyJWKClientError:
+        jwk = await self._jwks.key(kid)
+        if jwk is None:
             raise InvalidToken("the token's `kid` is not a key of the identity provider's JWKS "
-                               "(was the key rotated out?)") from None
+                               "(was the key rotated out?)")
         # Pinned by the JWK's own key material; its optional "alg" member is not trusted either.
         algorithm = pinned_algorithm(jwk.key)
         if algorithm is None:

@@ -85,6 +85,7 @@ class Settings:
     jwt_org_claim: str = "org"
     jwt_leeway_seconds: int = 30
     jwks_refresh_seconds: float = 30.0
+    jwks_timeout_seconds: float = 5.0
     cursor_secret: str | None = field(default=None, repr=False)
     cors_origins: tuple[str, ...] = ()
     max_body_bytes: int = 1024 * 1024
@@ -168,6 +169,8 @@ def _check(s: Settings) -> None:
                                 "print(secrets.token_urlsafe(32))'")
     if s.jwt_jwks_url and not s.jwt_jwks_url.startswith(("https://", "http://")):
         raise SettingsError("DEVINSIGHTS_JWT_JWKS_URL must be an http(s) URL")
+    if not s.jwks_timeout_seconds > 0:
+        raise SettingsError("{name} must be more than 0", setting="jwks_timeout_seconds")
     if not s.jwt_org_claim:
         raise SettingsError("DEVINSIGHTS_JWT_ORG_CLAIM must not be empty")
     for origin in s.cors_origins:
@@ -265,7 +268,11 @@ OPTIONS: tuple[Option, ...] = (
     Option("jwt_leeway_seconds", "DEVINSIGHTS_JWT_LEEWAY_SECONDS",
            "clock skew allowed on exp/nbf/iat (default 30)", parse=int),
     Option("jwks_refresh_seconds", "DEVINSIGHTS_JWKS_REFRESH_SECONDS",
-           "shortest time between JWKS refetches for an unknown `kid` (default 30)",
+           "longest the JWKS keys are used once fetched, so a key removed from the JWKS stops "
+           "verifying within it; refetched in the background after half of it (default 30)",
+           parse=float),
+    Option("jwks_timeout_seconds", "DEVINSIGHTS_JWKS_TIMEOUT_SECONDS",
+           "longest one JWKS fetch may take before it counts as failed (default 5)",
            parse=float),
     Option("cursor_secret", "DEVINSIGHTS_CURSOR_SECRET",
            "key that signs pagination cursors (default: derived from the JWT secret)"),

@@ -5,13 +5,13 @@ from __future__ import annotations
 import base64
 import contextlib
 import json
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
-import jwt
 import orjson
 import pytest
 from cryptography.hazmat.primitives import serialization
@@ -24,6 +24,7 @@ from tests.web.servers import (
     bearer,
     claims_for,
     handmade_token,
+    jwk,
     jwks_host,
     serving,
     settings_for,
@@ -198,13 +199,6 @@ def test_a_public_key_may_be_given_as_a_file_path(tmp_path: Path) -> None:
 # JWKS with rotation by kid
 
 
-def jwk(key: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey, kid: str) -> dict[str, Any]:
-    algorithm: Any = (jwt.algorithms.RSAAlgorithm if isinstance(key, rsa.RSAPrivateKey)
-                      else jwt.algorithms.ECAlgorithm)
-    data: dict[str, Any] = algorithm.to_jwk(key.public_key(), as_dict=True)
-    return {**data, "kid": kid, "use": "sig"}
-
-
 @pytest.fixture(scope="module")
 def jwks() -> Iterator[JwksHost]:
     with jwks_host() as host:
@@ -268,6 +262,54 @@ def test_a_rotated_key_is_fetched_by_its_kid_and_the_retired_one_stops_working(
     assert jwks.fetches == fetches + 1
     assert_refused(jwks_served, retired, ask(jwks_served, bearer(retired)), "`kid`")
     jwks.keys = [jwk(RSA_KEY, "key-1")]
+
+
+def test_a_key_withdrawn_from_the_jwks_stops_verifying_within_the_refresh_interval(
+        tmp_path: Path) -> None:
+    refresh = 1.0
+    with jwks_host() as host:
+        host.keys = [jwk(RSA_KEY, "key-1"), jwk(EC_KEY, "key-2")]
+        settings = settings_for(tmp_path, jwt_secret=None, jwt_jwks_url=host.url,
+                                jwks_refresh_seconds=refresh)
+        with serving(settings) as s:
+            withdrawn = signed(RSA_KEY, "key-1")
+            assert ask(s, bearer(withdrawn)).status_code == 200
+            host.keys = [jwk(EC_KEY, "key-2")]
+            at = time.monotonic()
+            while (response := ask(s, bearer(withdrawn))).status_code == 200:
+                # Generous: the bound is the interval; a request takes milliseconds.
+                assert time.monotonic() - at < refresh + 1.0, "the withdrawn key still works"
+                time.sleep(0.05)
+
+            assert_refused(s, withdrawn, response, "`kid`")
+            kept = ask(s, bearer(signed(EC_KEY, "key-2", algorithm="ES256")))
+            assert kept.status_code == 200
+
+
+def test_a_slow_jwks_refetch_for_an_unknown_kid_does_not_hold_a_request_with_a_known_kid(
+        tmp_path: Path) -> None:
+    with jwks_host() as host:
+        host.keys = [jwk(RSA_KEY, "key-1")]
+        settings = settings_for(tmp_path, jwt_secret=None, jwt_jwks_url=host.url,
+                                jwks_refresh_seconds=60)
+        with serving(settings) as s:
+            known = signed(RSA_KEY, "key-1")
+            assert ask(s, bearer(known)).status_code == 200
+            host.hold()
+            unknown: list[httpx.Response] = []
+            refetching = threading.Thread(
+                target=lambda: unknown.append(ask(s, bearer(signed(OTHER_RSA_KEY, "key-new")))))
+            refetching.start()
+            assert host.wait_for_held_fetch(), "the unknown kid did not make the server refetch"
+
+            response = ask(s, bearer(known))
+
+            assert response.status_code == 200
+            assert refetching.is_alive()  # its fetch is still held: the known kid never waited
+            host.release()
+            refetching.join(timeout=10)
+            assert [r.status_code for r in unknown] == [401]
+            assert host.fetches == 2
 
 
 def test_a_jwks_key_used_with_another_algorithm_is_refused(jwks_served: Served,
