@@ -84,6 +84,7 @@ class Settings:
     jwt_audience: str | None = None
     jwt_org_claim: str = "org"
     jwt_leeway_seconds: int = 30
+    jwt_max_lifetime_seconds: int = 24 * 3600
     jwks_refresh_seconds: float = 30.0
     jwks_timeout_seconds: float = 5.0
     cursor_secret: str | None = field(default=None, repr=False)
@@ -183,6 +184,7 @@ def _check(s: Settings) -> None:
                          ("DEVINSIGHTS_MAX_ALIASES", s.max_aliases),
                          ("DEVINSIGHTS_MAX_TOKENS", s.max_tokens),
                          ("DEVINSIGHTS_MAX_BATCH", s.max_batch),
+                         ("DEVINSIGHTS_JWT_MAX_LIFETIME_SECONDS", s.jwt_max_lifetime_seconds),
                          ("DEVINSIGHTS_QUOTA_FLUSH_CALLS", s.quota_flush_calls),
                          ("DEVINSIGHTS_ANALYTICS_MIN_GROUP_SIZE", s.analytics_min_group_size)):
         if number < 1:
@@ -267,6 +269,9 @@ OPTIONS: tuple[Option, ...] = (
            "claim that carries the organization id (default org)"),
     Option("jwt_leeway_seconds", "DEVINSIGHTS_JWT_LEEWAY_SECONDS",
            "clock skew allowed on exp/nbf/iat (default 30)", parse=int),
+    Option("jwt_max_lifetime_seconds", "DEVINSIGHTS_JWT_MAX_LIFETIME_SECONDS",
+           "furthest a token's exp may be in the future; tokens that live longer are refused "
+           "(default 86400, 24 h)", parse=int),
     Option("jwks_refresh_seconds", "DEVINSIGHTS_JWKS_REFRESH_SECONDS",
            "longest the JWKS keys are used once fetched, so a key removed from the JWKS stops "
            "verifying within it; refetched in the background after half of it (default 30)",
