@@ -94,6 +94,8 @@ class Settings:
     max_aliases: int = 30
     max_tokens: int = 2000
     max_batch: int = 10
+    max_variable_values: int = 10_000
+    max_variable_depth: int = 16
     introspection: bool = True
     api_quota: bool = True
     quota_flush_calls: int = 1000
@@ -184,6 +186,8 @@ def _check(s: Settings) -> None:
                          ("DEVINSIGHTS_MAX_ALIASES", s.max_aliases),
                          ("DEVINSIGHTS_MAX_TOKENS", s.max_tokens),
                          ("DEVINSIGHTS_MAX_BATCH", s.max_batch),
+                         ("DEVINSIGHTS_MAX_VARIABLE_VALUES", s.max_variable_values),
+                         ("DEVINSIGHTS_MAX_VARIABLE_DEPTH", s.max_variable_depth),
                          ("DEVINSIGHTS_JWT_MAX_LIFETIME_SECONDS", s.jwt_max_lifetime_seconds),
                          ("DEVINSIGHTS_QUOTA_FLUSH_CALLS", s.quota_flush_calls),
                          ("DEVINSIGHTS_ANALYTICS_MIN_GROUP_SIZE", s.analytics_min_group_size)):
@@ -294,6 +298,12 @@ OPTIONS: tuple[Option, ...] = (
            "most lexical tokens in one query (default 2000)", parse=int),
     Option("max_batch", "DEVINSIGHTS_MAX_BATCH",
            "most operations in one batched POST (default 10)", parse=int),
+    Option("max_variable_values", "DEVINSIGHTS_MAX_VARIABLE_VALUES",
+           "most JSON values (lists, objects and what they hold) in one operation's variables "
+           "(default 10000)", parse=int),
+    Option("max_variable_depth", "DEVINSIGHTS_MAX_VARIABLE_DEPTH",
+           "deepest nesting of lists and objects in one operation's variables (default 16)",
+           parse=int),
     Option("introspection", "DEVINSIGHTS_INTROSPECTION",
            "allow schema introspection: true or false (default true)", parse=_bool),
     Option("api_quota", "DEVINSIGHTS_API_QUOTA",
