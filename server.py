@@ -54,6 +54,7 @@ from web.graphiql import (
 from web.health import Health
 from web.http import GraphQLHttp, cors_middleware
 from web.logs import configure_logging
+from web.protocol import http_protocol
 from web.quota import UsageMeter
 from web.settings import Settings, SettingsError
 from web.subscriptions import SubscriptionServer
@@ -100,6 +101,15 @@ async def graphiql_page(request: Request) -> Response:
     return HTMLResponse(graphiql_html(),
                         headers={"Content-Security-Policy": CONTENT_SECURITY_POLICY,
                                  "Cache-Control": "no-store"})
+
+
+def uvicorn_config(app: Starlette, settings: Settings) -> uvicorn.Config:
+    """How `devinsights serve` runs the app; its HTTP protocol enforces the connection limits
+    (web/protocol.py)."""
+    return uvicorn.Config(
+        app, http=http_protocol(settings), log_config=None, access_log=False, lifespan="on",
+        proxy_headers=False, server_header=False, ws_max_size=settings.max_body_bytes,
+        timeout_graceful_shutdown=int(settings.shutdown_timeout_seconds))
 
 
 def create_app(settings: Settings, store: Store | None = None) -> Starlette:
@@ -269,10 +279,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             lines += [f"Admin token (valid {_duration(_demo_token_ttl(settings))}):", token,
                       f"GraphiQL with the token filled in: {url}/graphql#token={token}"]
     print("\n".join(lines), flush=True)
-    server = uvicorn.Server(uvicorn.Config(
-        app, log_config=None, access_log=False, lifespan="on", proxy_headers=False,
-        server_header=False, ws_max_size=settings.max_body_bytes,
-        timeout_graceful_shutdown=int(settings.shutdown_timeout_seconds)))
+    server = uvicorn.Server(uvicorn_config(app, settings))
     # What is alive now (modules, the schema, the app) lives as long as the process: keep it
     # out of the collector's full passes, which otherwise take 13-17 ms and make p99.
     gc.collect()

@@ -90,6 +90,10 @@ class Settings:
     cursor_secret: str | None = field(default=None, repr=False)
     cors_origins: tuple[str, ...] = ()
     max_body_bytes: int = 1024 * 1024
+    max_headers: int = 100
+    max_header_bytes: int = 32 * 1024
+    header_timeout_seconds: float = 10.0
+    body_timeout_seconds: float = 15.0
     max_depth: int = 12
     max_aliases: int = 30
     max_tokens: int = 2000
@@ -172,8 +176,9 @@ def _check(s: Settings) -> None:
                                 "print(secrets.token_urlsafe(32))'")
     if s.jwt_jwks_url and not s.jwt_jwks_url.startswith(("https://", "http://")):
         raise SettingsError("DEVINSIGHTS_JWT_JWKS_URL must be an http(s) URL")
-    if not s.jwks_timeout_seconds > 0:
-        raise SettingsError("{name} must be more than 0", setting="jwks_timeout_seconds")
+    for timeout in ("jwks_timeout_seconds", "header_timeout_seconds", "body_timeout_seconds"):
+        if not getattr(s, timeout) > 0:
+            raise SettingsError("{name} must be more than 0", setting=timeout)
     if not s.jwt_org_claim:
         raise SettingsError("DEVINSIGHTS_JWT_ORG_CLAIM must not be empty")
     for origin in s.cors_origins:
@@ -182,6 +187,8 @@ def _check(s: Settings) -> None:
                                 "https://app.example.com (scheme, host, optional port)",
                                 setting="cors_origins")
     for name, number in (("DEVINSIGHTS_MAX_BODY_BYTES", s.max_body_bytes),
+                         ("DEVINSIGHTS_MAX_HEADERS", s.max_headers),
+                         ("DEVINSIGHTS_MAX_HEADER_BYTES", s.max_header_bytes),
                          ("DEVINSIGHTS_MAX_DEPTH", s.max_depth),
                          ("DEVINSIGHTS_MAX_ALIASES", s.max_aliases),
                          ("DEVINSIGHTS_MAX_TOKENS", s.max_tokens),
@@ -290,6 +297,17 @@ OPTIONS: tuple[Option, ...] = (
            parse=_origins, flag="--cors-origins"),
     Option("max_body_bytes", "DEVINSIGHTS_MAX_BODY_BYTES",
            "largest request body accepted (default 1048576)", parse=int),
+    Option("max_headers", "DEVINSIGHTS_MAX_HEADERS",
+           "most header fields in one request (default 100); more is a 431", parse=int),
+    Option("max_header_bytes", "DEVINSIGHTS_MAX_HEADER_BYTES",
+           "largest header section of one request, names and values (default 32768); "
+           "larger is a 431", parse=int),
+    Option("header_timeout_seconds", "DEVINSIGHTS_HEADER_TIMEOUT_SECONDS",
+           "longest a connection may take to send a request's headers (default 10)",
+           parse=float),
+    Option("body_timeout_seconds", "DEVINSIGHTS_BODY_TIMEOUT_SECONDS",
+           "longest a request body may take to arrive (default 15); slower is a 408",
+           parse=float),
     Option("max_depth", "DEVINSIGHTS_MAX_DEPTH", "deepest query accepted (default 12)",
            parse=int),
     Option("max_aliases", "DEVINSIGHTS_MAX_ALIASES", "most aliases in one query (default 30)",

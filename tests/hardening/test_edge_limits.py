@@ -10,9 +10,14 @@ machine passes and a server that never closes fails.
 from __future__ import annotations
 
 import asyncio
+import select
+import socket
+import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import orjson
@@ -37,13 +42,16 @@ from tests.web.servers import bearer, token
 
 MAX_VALUES = 10_000
 MAX_DEPTH = 16
+MAX_HEADERS = 100
+MAX_HEADER_BYTES = 32 * 1024
 TIMEOUT = 1.0  # the header and body timeouts of this module's server
 CLOSED_WITHIN = 5.0  # seconds: the timeout, plus everything a loaded machine may add
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    with serve(tmp_path_factory.mktemp("edge")) as s:
+    with serve(tmp_path_factory.mktemp("edge"), header_timeout_seconds=TIMEOUT,
+               body_timeout_seconds=TIMEOUT) as s:
         yield s
 
 
@@ -171,3 +179,195 @@ async def test_a_websocket_operation_over_the_limit_gets_an_error_and_the_socket
     assert error["payload"][0]["extensions"]["code"] == "BAD_REQUEST"
     assert answer == {"id": "small", "type": "next",
                       "payload": {"data": {"viewer": {"name": "Alice Developer"}}}}
+
+
+# Headers, over raw sockets
+
+
+@dataclass
+class Answer:
+    status: int
+    headers: dict[str, str]
+    body: bytes
+    closed_after: float  # seconds from when the test started waiting
+
+    def error(self) -> dict[str, Any]:
+        first: dict[str, Any] = orjson.loads(self.body)["errors"][0]
+        return first
+
+
+def open_socket(server: Server) -> socket.socket:
+    url = urlsplit(server.served.url)
+    tally.add(HOSTILE)
+    return socket.create_connection((url.hostname or "127.0.0.1", url.port or 80), timeout=10)
+
+
+def until_closed(sock: socket.socket, *, drip: bytes = b"", every: float = 0.25) -> Answer:
+    """What the server answers until it closes the connection, sending ``drip`` (a byte at a
+    time, every ``every`` seconds) meanwhile; fails if it is still open after CLOSED_WITHIN."""
+    started = time.monotonic()
+    received = b""
+    pending = list(drip)
+    with sock:
+        while True:
+            elapsed = time.monotonic() - started
+            assert elapsed < CLOSED_WITHIN, f"the connection was still open after {elapsed:.1f} s"
+            if pending:
+                try:
+                    sock.sendall(bytes([pending.pop(0)]))
+                except (BrokenPipeError, ConnectionResetError):
+                    pending = []
+            readable, _, _ = select.select([sock], [], [], every)
+            if not readable:
+                continue
+            try:
+                chunk = sock.recv(65536)
+            except ConnectionResetError:
+                chunk = b""
+            if not chunk:
+                break
+            received += chunk
+    head, _, body = received.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    status = int(lines[0].split()[1]) if lines[0] else 0
+    headers = dict(line.lower().split(": ", 1) for line in lines[1:] if ": " in line)
+    return Answer(status, headers, body, time.monotonic() - started)
+
+
+def request(path: str = "/healthz", headers: list[tuple[str, str]] | None = None,
+            method: str = "GET", connection: str = "close") -> bytes:
+    lines = [f"{method} {path} HTTP/1.1", "Host: edge.test", f"Connection: {connection}",
+             *(f"{name}: {value}" for name, value in headers or [])]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode()
+
+
+def sent(server: Server, data: bytes) -> Answer:
+    sock = open_socket(server)
+    sock.sendall(data)
+    return until_closed(sock)
+
+
+def assert_refused(server: Server, answer: Answer, status: int, code: str, says: str) -> None:
+    assert answer.status == status, answer
+    assert answer.closed_after < CLOSED_WITHIN
+    assert answer.headers["connection"] == "close"
+    error = answer.error()
+    assert error["extensions"]["code"] == code
+    assert says in error["message"]
+    line = server.served.logs.request(answer.headers["x-request-id"])
+    assert (line["status"], line["error"]) == (status, error["message"])
+
+
+def padding(count: int) -> list[tuple[str, str]]:
+    return [(f"X-Pad-{i}", "v") for i in range(count)]
+
+
+def test_as_many_headers_as_the_limit_are_answered(server: Server) -> None:
+    answer = sent(server, request(headers=padding(MAX_HEADERS - 2)))  # with Host, Connection
+
+    assert answer.status == 200
+
+
+def test_one_header_more_than_the_limit_is_431(server: Server) -> None:
+    answer = sent(server, request(headers=padding(MAX_HEADERS - 1)))
+
+    assert_refused(server, answer, 431, "REQUEST_HEADER_FIELDS_TOO_LARGE",
+                   f"at most {MAX_HEADERS} header fields")
+
+
+def test_two_thousand_headers_are_431(server: Server) -> None:
+    answer = sent(server, request(headers=padding(2000)))
+
+    assert_refused(server, answer, 431, "REQUEST_HEADER_FIELDS_TOO_LARGE", "header fields")
+
+
+def big_header(total: int) -> list[tuple[str, str]]:
+    """One header that makes the header section ``total`` bytes (names, values, ": ", CRLF)."""
+    others = len("Host") + len("edge.test") + len("Connection") + len("close") + 2 * 4
+    return [("X-Pad", "a" * (total - others - len("X-Pad") - 4))]
+
+
+def test_headers_of_exactly_the_most_bytes_are_answered(server: Server) -> None:
+    answer = sent(server, request(headers=big_header(MAX_HEADER_BYTES)))
+
+    assert answer.status == 200
+
+
+def test_headers_one_byte_over_the_most_bytes_are_431(server: Server) -> None:
+    answer = sent(server, request(headers=big_header(MAX_HEADER_BYTES + 1)))
+
+    assert_refused(server, answer, 431, "REQUEST_HEADER_FIELDS_TOO_LARGE",
+                   f"larger than {MAX_HEADER_BYTES} bytes")
+
+
+def test_a_megabyte_header_is_431(server: Server) -> None:
+    answer = sent(server, request(headers=[("X-Big", "a" * 1_000_000)]))
+
+    assert_refused(server, answer, 431, "REQUEST_HEADER_FIELDS_TOO_LARGE", "larger than")
+
+
+def test_a_header_that_never_ends_is_431_once_past_the_limit_not_buffered_further(
+        server: Server) -> None:
+    sock = open_socket(server)
+    # 100 KiB of one header, unfinished: the parser would keep all of it and wait for more.
+    sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: edge.test\r\nX-Endless: " + b"a" * 100_000)
+
+    answer = until_closed(sock)
+
+    assert_refused(server, answer, 431, "REQUEST_HEADER_FIELDS_TOO_LARGE", "larger than")
+
+
+def test_a_url_longer_than_a_body_may_be_is_414_before_it_ends(server: Server) -> None:
+    sock = open_socket(server)
+    sock.sendall(b"GET /graphql?query=" + b"a" * (1024 * 1024 + 16 * 1024))
+
+    answer = until_closed(sock)
+
+    assert_refused(server, answer, 414, "URI_TOO_LONG", "URL is longer than")
+
+
+def test_a_websocket_handshake_with_too_many_headers_is_431(server: Server) -> None:
+    handshake = [("Upgrade", "websocket"), ("Connection", "Upgrade"),
+                 ("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="),
+                 ("Sec-WebSocket-Version", "13"),
+                 ("Sec-WebSocket-Protocol", "graphql-transport-ws")]
+
+    answer = sent(server, request("/graphql", handshake + padding(MAX_HEADERS)))
+
+    assert_refused(server, answer, 431, "REQUEST_HEADER_FIELDS_TOO_LARGE", "header fields")
+
+
+# Slow clients
+
+
+def test_a_connection_that_sends_nothing_is_closed_after_the_header_timeout(
+        server: Server) -> None:
+    answer = until_closed(open_socket(server))
+
+    assert answer.status == 0  # nothing to answer: it sent no request
+    assert TIMEOUT * 0.5 < answer.closed_after < CLOSED_WITHIN
+
+
+def test_headers_sent_a_byte_at_a_time_get_a_408_within_the_header_timeout(
+        server: Server) -> None:
+    sock = open_socket(server)
+    sock.sendall(b"POST /graphql HTTP/1.1\r\nHost: edge.test\r\n")
+
+    answer = until_closed(sock, drip=b"X-Slow: " + b"s" * 100)
+
+    assert_refused(server, answer, 408, "REQUEST_TIMEOUT",
+                   f"headers did not arrive within {TIMEOUT:g} seconds")
+
+
+def test_a_body_still_trickling_in_after_the_answer_is_cut_off(server: Server) -> None:
+    # No token: the answer (401) comes before the body is read, so nobody reads it; uvicorn
+    # alone keeps such a kept-alive connection for as long as bytes keep coming.
+    sock = open_socket(server)
+    sock.sendall(request("/graphql", [("Content-Type", "application/json"),
+                                      ("Content-Length", "1000")], method="POST",
+                         connection="keep-alive") + b"{")
+
+    answer = until_closed(sock, drip=b"a" * 100)
+
+    assert answer.status == 401
+    assert answer.closed_after < CLOSED_WITHIN

@@ -37,7 +37,7 @@ from starlette.applications import Starlette
 from datastore import demo
 from datastore.embedded import EmbeddedStore
 from datastore.store import Store
-from server import create_app
+from server import create_app, uvicorn_config
 from web.logs import JsonFormatter
 from web.settings import Settings
 
@@ -140,8 +140,9 @@ def serving(settings: Settings, store: Store | None = None, *,
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_config=None, access_log=False,
-                                           lifespan="on", timeout_graceful_shutdown=5))
+    config = uvicorn_config(app, settings)  # as `devinsights serve` runs it
+    config.timeout_graceful_shutdown = 5
+    server = uvicorn.Server(config)
     state: dict[str, Any] = {}
 
     async def main() -> None:
