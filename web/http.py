@@ -19,6 +19,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -161,8 +162,9 @@ def check_content_type(request: Request) -> None:
                         code="UNSUPPORTED_MEDIA_TYPE")
 
 
-async def read_body(request: Request, limit: int) -> bytes:
-    """The body, read no further than ``limit`` bytes whatever Content-Length claims."""
+async def read_body(request: Request, limit: int, within: float) -> bytes:
+    """The body, read no further than ``limit`` bytes whatever Content-Length claims, and
+    ``within`` seconds: a client that stalls mid-body does not hold the request."""
     too_large = HttpError(413, f"the request body is larger than {limit} bytes",
                           code="PAYLOAD_TOO_LARGE", headers={"Connection": "close"})
     declared = request.headers.get("content-length")
@@ -174,15 +176,19 @@ async def read_body(request: Request, limit: int) -> bytes:
     chunks: list[bytes] = []
     size = 0
     try:
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > limit:
-                raise too_large
-            chunks.append(chunk)
+        async with asyncio.timeout(within):
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > limit:
+                    raise too_large
+                chunks.append(chunk)
     except ClientDisconnect:
         # Nobody is left to answer; not a server error, so no 500 and no traceback.
         raise HttpError(400, "the client disconnected before sending the whole body",
                         code="CLIENT_DISCONNECTED") from None
+    except TimeoutError:
+        raise HttpError(408, f"the request body did not arrive within {within:g} seconds",
+                        code="REQUEST_TIMEOUT", headers={"Connection": "close"}) from None
     return b"".join(chunks)
 
 
@@ -355,7 +361,7 @@ class GraphQLHttp:
             status, payload = await self._run(params, caller, media, rl, get=True,
                                               cost=wants_cost(request))
             return respond(payload, status, media, rl.request_id)
-        raw = decode_json(await read_body(request, limit))
+        raw = decode_json(await read_body(request, limit, self.api.settings.body_timeout_seconds))
         if isinstance(raw, list):
             return await self._run_batch(raw, caller, media, rl, cost=wants_cost(request))
         status, payload = await self._run(params_from(raw, self.api.settings), caller,

@@ -359,6 +359,29 @@ def test_headers_sent_a_byte_at_a_time_get_a_408_within_the_header_timeout(
                    f"headers did not arrive within {TIMEOUT:g} seconds")
 
 
+def authorized_post(declared: int, body: bytes) -> bytes:
+    return request("/graphql", [("Authorization", f"Bearer {token()}"),
+                                ("Content-Type", "application/json"),
+                                ("Content-Length", str(declared))], method="POST") + body
+
+
+def test_a_body_that_stalls_gets_a_408_within_the_body_timeout(server: Server) -> None:
+    answer = sent(server, authorized_post(100, b'{"query": '))
+
+    assert_refused(server, answer, 408, "REQUEST_TIMEOUT",
+                   f"body did not arrive within {TIMEOUT:g} seconds")
+
+
+def test_a_body_sent_a_byte_at_a_time_gets_a_408_within_the_body_timeout(
+        server: Server) -> None:
+    sock = open_socket(server)
+    sock.sendall(authorized_post(1000, b'{"query": "'))
+
+    answer = until_closed(sock, drip=b"a" * 100)
+
+    assert_refused(server, answer, 408, "REQUEST_TIMEOUT", "body did not arrive")
+
+
 def test_a_body_still_trickling_in_after_the_answer_is_cut_off(server: Server) -> None:
     # No token: the answer (401) comes before the body is read, so nobody reads it; uvicorn
     # alone keeps such a kept-alive connection for as long as bytes keep coming.
@@ -371,3 +394,18 @@ def test_a_body_still_trickling_in_after_the_answer_is_cut_off(server: Server) -
 
     assert answer.status == 401
     assert answer.closed_after < CLOSED_WITHIN
+
+
+def test_forty_slow_connections_are_all_closed_within_the_timeouts(server: Server) -> None:
+    opened = time.monotonic()
+    slow_heads = [open_socket(server) for _ in range(20)]
+    for sock in slow_heads:
+        sock.sendall(b"POST /graphql HTTP/1.1\r\nHost: edge.test\r\n")
+    stalled_bodies = [open_socket(server) for _ in range(20)]
+    for sock in stalled_bodies:
+        sock.sendall(authorized_post(100, b'{"qu'))
+
+    answers = [until_closed(sock) for sock in slow_heads + stalled_bodies]
+
+    assert [a.status for a in answers] == [408] * 40
+    assert time.monotonic() - opened < CLOSED_WITHIN
