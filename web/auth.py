@@ -78,7 +78,8 @@ class Authenticator:
         # Verified tokens, briefly: a client sends the same token with every request, and
         # verifying it costs more than a cached { __typename }. Only with a key fixed by the
         # settings, where a verification cannot change its answer before the token expires;
-        # with a JWKS a retired key must stop working at once. Failures are never cached.
+        # with a JWKS a retired key must stop working when the keys are refreshed. Failures
+        # are never cached.
         self._verified: collections.OrderedDict[str, tuple[Verified, float]] = \
             collections.OrderedDict()
         self._key: Any = None
