@@ -54,6 +54,7 @@ from web.graphiql import (
 from web.health import Health
 from web.http import GraphQLHttp, cors_middleware
 from web.logs import configure_logging
+from web.protocol import http_protocol
 from web.quota import UsageMeter
 from web.settings import Settings, SettingsError
 from web.subscriptions import SubscriptionServer
@@ -100,6 +101,15 @@ async def graphiql_page(request: Request) -> Response:
     return HTMLResponse(graphiql_html(),
                         headers={"Content-Security-Policy": CONTENT_SECURITY_POLICY,
                                  "Cache-Control": "no-store"})
+
+
+def uvicorn_config(app: Starlette, settings: Settings) -> uvicorn.Config:
+    """How `devinsights serve` runs the app; its HTTP protocol enforces the connection limits
+    (web/protocol.py)."""
+    return uvicorn.Config(
+        app, http=http_protocol(settings), log_config=None, access_log=False, lifespan="on",
+        proxy_headers=False, server_header=False, ws_max_size=settings.max_body_bytes,
+        timeout_graceful_shutdown=int(settings.shutdown_timeout_seconds))
 
 
 def create_app(settings: Settings, store: Store | None = None) -> Starlette:
@@ -210,14 +220,25 @@ def _listening_socket(host: str, port: int, port_given_as: str) -> socket.socket
     return sock
 
 
+def _demo_token_ttl(settings: Settings) -> int:
+    """12 h, unless the server lets tokens live less: the demo token must work on it."""
+    return min(DEMO_TOKEN_TTL_SECONDS, settings.jwt_max_lifetime_seconds)
+
+
 def _demo_token(settings: Settings) -> str | None:
     if settings.jwt_secret is None:
         return None
     admin = demo.PEOPLE[0]
     return mint_token(settings.jwt_secret, user_id=demo.DEMO_ADMIN, org_id=demo.DEMO_ORG,
                       email=admin["email"], name=admin["name"],
-                      ttl_seconds=DEMO_TOKEN_TTL_SECONDS, issuer=settings.jwt_issuer,
+                      ttl_seconds=_demo_token_ttl(settings), issuer=settings.jwt_issuer,
                       audience=settings.jwt_audience, org_claim=settings.jwt_org_claim)
+
+
+def _duration(seconds: int) -> str:
+    if seconds % 3600 == 0:
+        return f"{seconds // 3600} h"
+    return f"{seconds // 60} min" if seconds % 60 == 0 else f"{seconds} s"
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -255,13 +276,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
             if generated_secret:
                 lines.append("No DEVINSIGHTS_JWT_SECRET is set, so this run signs tokens with "
                              "a random secret: tokens stop working when it stops.")
-            lines += [f"Admin token (valid {DEMO_TOKEN_TTL_SECONDS // 3600} h):", token,
+            lines += [f"Admin token (valid {_duration(_demo_token_ttl(settings))}):", token,
                       f"GraphiQL with the token filled in: {url}/graphql#token={token}"]
     print("\n".join(lines), flush=True)
-    server = uvicorn.Server(uvicorn.Config(
-        app, log_config=None, access_log=False, lifespan="on", proxy_headers=False,
-        server_header=False, ws_max_size=settings.max_body_bytes,
-        timeout_graceful_shutdown=int(settings.shutdown_timeout_seconds)))
+    server = uvicorn.Server(uvicorn_config(app, settings))
     # What is alive now (modules, the schema, the app) lives as long as the process: keep it
     # out of the collector's full passes, which otherwise take 13-17 ms and make p99.
     gc.collect()
@@ -292,6 +310,10 @@ def cmd_token(args: argparse.Namespace) -> int:
             raise FlagError(f"{flag} {value!r}: {exc}") from None
     if args.ttl < 1:
         raise FlagError(f"--ttl must be at least 1 second, not {args.ttl}")
+    if args.ttl > settings.jwt_max_lifetime_seconds:
+        raise FlagError(f"--ttl {args.ttl} is longer than the server accepts: tokens may live "
+                        f"at most {settings.jwt_max_lifetime_seconds} seconds "
+                        "(DEVINSIGHTS_JWT_MAX_LIFETIME_SECONDS)")
     demo_admin = args.user == demo.DEMO_ADMIN and args.org == demo.DEMO_ORG
     email = args.email or (demo.PEOPLE[0]["email"] if demo_admin else None)
     name = args.name or (demo.PEOPLE[0]["name"] if demo_admin else None)

@@ -21,9 +21,9 @@ def serve(app: Any, port_file: Path, **config: Any) -> None:
     tmp = port_file.with_suffix(".tmp")
     tmp.write_text(str(sock.getsockname()[1]), encoding="utf-8")
     tmp.replace(port_file)  # whole or absent: the bench never reads half a number
+    config.setdefault("http", "httptools")
     server = uvicorn.Server(uvicorn.Config(
-        app, loop="uvloop", http="httptools", workers=1, lifespan="on", access_log=False,
-        **config))
+        app, loop="uvloop", workers=1, lifespan="on", access_log=False, **config))
     server.run(sockets=[sock])
 
 
@@ -34,11 +34,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     from server import create_app
     from web.logs import configure_logging
+    from web.protocol import http_protocol
     from web.settings import from_env
 
     settings = from_env(os.environ)
     configure_logging(settings.log_level)
-    serve(create_app(settings), args.port_file, log_config=None, proxy_headers=False)
+    # httptools with the connection limits, as `devinsights serve` runs it.
+    serve(create_app(settings), args.port_file, log_config=None, proxy_headers=False,
+          http=http_protocol(settings))
     return 0
 
 

@@ -162,6 +162,8 @@ def test_serve_on_a_host_that_does_not_resolve_says_so_and_to_pass_another_host(
 
 @pytest.mark.parametrize(("args", "says"), [
     (("--ttl", "0"), "--ttl must be at least 1 second, not 0"),
+    (("--ttl", "86401"), "--ttl 86401 is longer than the server accepts: tokens may live at "
+                         "most 86400 seconds (DEVINSIGHTS_JWT_MAX_LIFETIME_SECONDS)"),
     (("--user", "a#b"), "--user 'a#b': user id must be 1-256 characters without '#'"),
     (("--org", ""), "--org '': organization id must be"),
 ])

@@ -143,6 +143,33 @@ def test_serve_demo_prints_a_url_and_a_token_that_work_and_stops_cleanly(
     assert any('"stopped"' in line for line in served.log_lines)
 
 
+def test_token_accepts_a_ttl_up_to_the_servers_longest_lifetime(tmp_path: Path) -> None:
+    env = cli_env(tmp_path, DEVINSIGHTS_JWT_SECRET=SECRET,
+                  DEVINSIGHTS_JWT_MAX_LIFETIME_SECONDS="600")
+
+    minted = run_cli("token", "--ttl", "600", env=env)
+    refused = run_cli("token", "--ttl", "601", env=env)
+
+    claims = jwt.decode(minted.stdout.strip(), SECRET, algorithms=["HS256"])
+    assert claims["exp"] - claims["iat"] == 600
+    assert refused.returncode == 2
+    assert "tokens may live at most 600 seconds" in refused.stderr
+
+
+def test_serve_demo_prints_a_token_its_server_accepts_when_tokens_may_live_one_hour(
+        tmp_path: Path) -> None:
+    env = cli_env(tmp_path, DEVINSIGHTS_SQLITE_PATH=str(tmp_path / "hour.sqlite3"),
+                  DEVINSIGHTS_JWT_MAX_LIFETIME_SECONDS="3600")
+    with serve_process([*devinsights(), "serve", "--demo", "--port", "0"], env,
+                       until="GraphiQL with the token") as served:
+        wait_until_ready(served.url)
+        response = httpx.post(f"{served.url}/graphql", json=VIEWER, timeout=10,
+                              headers={"Authorization": f"Bearer {served.token}"})
+
+    assert response.status_code == 200
+    assert "Admin token (valid 1 h):" in served.lines
+
+
 def test_serve_demo_is_idempotent_and_uses_a_configured_secret(tmp_path: Path) -> None:
     env = cli_env(tmp_path, DEVINSIGHTS_SQLITE_PATH=str(tmp_path / "again.sqlite3"),
                   DEVINSIGHTS_JWT_SECRET=SECRET)

@@ -1,14 +1,17 @@
 """Bearer token -> Caller, in this one place.
 
 The algorithm is pinned by the configured key (HS256 secret, RSA key -> RS256, P-256 key ->
-ES256), never read from the token's header, so a token cannot pick a weaker check. Error
+ES256), never read from the token's header, so a token cannot pick a weaker check. ``exp``,
+``nbf`` and ``iat`` are checked here rather than by PyJWT, which reads them with ``int()``
+and so took ``"1999999999"`` and an ``exp`` ten million years away: they must be JSON
+numbers, and ``exp`` no further away than DEVINSIGHTS_JWT_MAX_LIFETIME_SECONDS. Error
 messages say what was wrong with the token and never repeat any part of it.
 """
 
 from __future__ import annotations
 
-import asyncio
 import collections
+import math
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -20,6 +23,8 @@ from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
 from datastore import keys
 from resolvers.context import Caller
+from web.jwks import KeysUnavailable as KeysUnavailable
+from web.jwks import SigningKeys
 from web.settings import Settings, SettingsError
 
 BEARER_HINT = "send the header `Authorization: Bearer <token>`"
@@ -31,10 +36,6 @@ class InvalidToken(Exception):
     def __init__(self, message: str, *, missing: bool = False) -> None:
         super().__init__(message)
         self.missing = missing  # no credentials at all, as opposed to bad ones
-
-
-class KeysUnavailable(Exception):
-    """The identity provider's JWKS could not be fetched: the server's problem, not the token's."""
 
 
 def bearer_token(authorization: str | None) -> str:
@@ -77,12 +78,13 @@ class Authenticator:
         # Verified tokens, briefly: a client sends the same token with every request, and
         # verifying it costs more than a cached { __typename }. Only with a key fixed by the
         # settings, where a verification cannot change its answer before the token expires;
-        # with a JWKS a retired key must stop working at once. Failures are never cached.
+        # with a JWKS a retired key must stop working when the keys are refreshed. Failures
+        # are never cached.
         self._verified: collections.OrderedDict[str, tuple[Verified, float]] = \
             collections.OrderedDict()
         self._key: Any = None
         self._algorithm = ""
-        self._jwks: jwt.PyJWKClient | None = None
+        self._jwks: SigningKeys | None = None
         match settings.verification:
             case "hs256":
                 assert settings.jwt_secret is not None
@@ -101,9 +103,9 @@ class Authenticator:
                 self._algorithm = algorithm
             case "jwks":
                 assert settings.jwt_jwks_url is not None
-                self._jwks = jwt.PyJWKClient(settings.jwt_jwks_url, cache_jwk_set=True,
-                                             lifespan=300, timeout=5,
-                                             cooldown_duration=settings.jwks_refresh_seconds)
+                self._jwks = SigningKeys(settings.jwt_jwks_url,
+                                         refresh_seconds=settings.jwks_refresh_seconds,
+                                         timeout_seconds=settings.jwks_timeout_seconds)
             case None:
                 raise SettingsError(
                     "no token verification key is configured: set DEVINSIGHTS_JWT_SECRET "
@@ -144,20 +146,15 @@ class Authenticator:
             kid = jwt.get_unverified_header(token).get("kid")
         except jwt.DecodeError:
             raise InvalidToken("the token is malformed: it is not a JWT") from None
-        except jwt.InvalidTokenError:  # PyJWT refuses a `kid` that is not a string
-            raise InvalidToken("the token's `kid` header must be a string naming a key of "
-                               "the identity provider's JWKS") from None
+        except jwt.InvalidTokenError as exc:  # a `kid` that is not a string, or a `crit`
+            raise InvalidToken(_header_problem(exc)) from None
         if not isinstance(kid, str) or not kid:
             raise InvalidToken("the token has no `kid` header; the server picks the signing "
                                "key from the identity provider's JWKS by `kid`")
-        try:
-            # PyJWKClient fetches with blocking urllib; keep that off the event loop.
-            jwk = await asyncio.to_thread(self._jwks.get_signing_key, kid)
-        except jwt.PyJWKClientConnectionError:
-            raise KeysUnavailable("the identity provider's JWKS could not be fetched") from None
-        except jwt.PyJWKClientError:
+        jwk = await self._jwks.key(kid)
+        if jwk is None:
             raise InvalidToken("the token's `kid` is not a key of the identity provider's JWKS "
-                               "(was the key rotated out?)") from None
+                               "(was the key rotated out?)")
         # Pinned by the JWK's own key material; its optional "alg" member is not trusted either.
         algorithm = pinned_algorithm(jwk.key)
         if algorithm is None:
@@ -171,25 +168,41 @@ class Authenticator:
         try:
             claims: dict[str, Any] = jwt.decode(
                 token, key, algorithms=[algorithm], issuer=s.jwt_issuer,
-                audience=s.jwt_audience, leeway=s.jwt_leeway_seconds,
+                audience=s.jwt_audience,
                 options={"require": ["exp", "sub", org_claim],
                          "verify_aud": s.jwt_audience is not None,
-                         "verify_iss": s.jwt_issuer is not None})
+                         "verify_iss": s.jwt_issuer is not None,
+                         "verify_exp": False, "verify_nbf": False, "verify_iat": False})
         except jwt.PyJWTError as exc:
             raise InvalidToken(_explain(exc, algorithm, s)) from None
+        expires = self._check_times(claims)
         caller = Caller(user_id=_id_claim(claims, "sub", "user id"),
                         org_id=_id_claim(claims, org_claim, "organization id"),
                         email=_optional_str(claims, "email"),
                         name=_optional_str(claims, "name"))
-        return Verified(caller, float(claims["exp"]) + s.jwt_leeway_seconds)
+        return Verified(caller, expires + s.jwt_leeway_seconds)
+
+    def _check_times(self, claims: Mapping[str, Any]) -> float:
+        """The token's ``exp``, once ``exp``, ``nbf`` and ``iat`` say it is valid now."""
+        s = self.settings
+        now = self.clock()
+        exp = _time_claim(claims, "exp")
+        if exp <= now - s.jwt_leeway_seconds:
+            raise InvalidToken("the token has expired (exp is in the past); get a new token")
+        if exp > now + s.jwt_max_lifetime_seconds + s.jwt_leeway_seconds:
+            raise InvalidToken(f"the token's exp is more than {s.jwt_max_lifetime_seconds} "
+                               "seconds away, longer than this server lets a token live "
+                               "(DEVINSIGHTS_JWT_MAX_LIFETIME_SECONDS); get a shorter-lived "
+                               "token")
+        for name in ("nbf", "iat"):
+            if name in claims and _time_claim(claims, name) > now + s.jwt_leeway_seconds:
+                raise InvalidToken("the token is not valid yet (nbf or iat is in the future); "
+                                   "check the clocks")
+        return float(exp)
 
 
 def _explain(exc: jwt.PyJWTError, algorithm: str, s: Settings) -> str:
     # Ordered from the most specific class to the most general.
-    if isinstance(exc, jwt.ExpiredSignatureError):
-        return "the token has expired (exp is in the past); get a new token"
-    if isinstance(exc, jwt.ImmatureSignatureError):
-        return "the token is not valid yet (nbf or iat is in the future); check the clocks"
     if isinstance(exc, jwt.MissingRequiredClaimError):
         return f"the token is missing the required claim `{exc.claim}`"
     if isinstance(exc, jwt.InvalidIssuerError):
@@ -203,7 +216,28 @@ def _explain(exc: jwt.PyJWTError, algorithm: str, s: Settings) -> str:
         return "the token's signature does not verify with the configured key"
     if isinstance(exc, jwt.DecodeError):
         return "the token is malformed: it is not a JWT"
+    if "crit" in str(exc) or "Key ID" in str(exc):  # PyJWT's checks of the header
+        return _header_problem(exc)
     return "the token is not acceptable"
+
+
+def _header_problem(exc: jwt.PyJWTError) -> str:
+    # Said in our words: PyJWT's may quote the header.
+    if "crit" in str(exc):
+        return ("the token's header lists critical extensions (`crit`) this server does not "
+                "support")
+    return ("the token's `kid` header must be a string naming a key of the identity "
+            "provider's JWKS")
+
+
+def _time_claim(claims: Mapping[str, Any], name: str) -> int | float:
+    value = claims[name]
+    # bool is an int to Python, and a float may be NaN or infinite (PyJWT's parser reads both).
+    if (isinstance(value, bool) or not isinstance(value, int | float)
+            or (isinstance(value, float) and not math.isfinite(value))):
+        raise InvalidToken(f"the token's `{name}` claim must be a number: seconds since the "
+                           "epoch, as in RFC 7519")
+    return value
 
 
 def _id_claim(claims: Mapping[str, Any], name: str, what: str) -> str:

@@ -19,6 +19,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -44,7 +45,7 @@ from schema.errors import with_request_code
 from web import edge
 from web.api import Api, RequestLog, StoreNotOpen, new_request_id
 from web.logs import request_logger
-from web.settings import CorsPolicy
+from web.settings import CorsPolicy, Settings
 
 log = logging.getLogger("devinsights.http")
 
@@ -161,8 +162,9 @@ def check_content_type(request: Request) -> None:
                         code="UNSUPPORTED_MEDIA_TYPE")
 
 
-async def read_body(request: Request, limit: int) -> bytes:
-    """The body, read no further than ``limit`` bytes whatever Content-Length claims."""
+async def read_body(request: Request, limit: int, within: float) -> bytes:
+    """The body, read no further than ``limit`` bytes whatever Content-Length claims, and
+    ``within`` seconds: a client that stalls mid-body does not hold the request."""
     too_large = HttpError(413, f"the request body is larger than {limit} bytes",
                           code="PAYLOAD_TOO_LARGE", headers={"Connection": "close"})
     declared = request.headers.get("content-length")
@@ -174,15 +176,19 @@ async def read_body(request: Request, limit: int) -> bytes:
     chunks: list[bytes] = []
     size = 0
     try:
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > limit:
-                raise too_large
-            chunks.append(chunk)
+        async with asyncio.timeout(within):
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > limit:
+                    raise too_large
+                chunks.append(chunk)
     except ClientDisconnect:
         # Nobody is left to answer; not a server error, so no 500 and no traceback.
         raise HttpError(400, "the client disconnected before sending the whole body",
                         code="CLIENT_DISCONNECTED") from None
+    except TimeoutError:
+        raise HttpError(408, f"the request body did not arrive within {within:g} seconds",
+                        code="REQUEST_TIMEOUT", headers={"Connection": "close"}) from None
     return b"".join(chunks)
 
 
@@ -199,7 +205,7 @@ def decode_json(body: bytes) -> Any:
         raise HttpError(400, f"the request body is not valid JSON ({exc})") from None
 
 
-def params_from(raw: Any) -> GraphQLParams:
+def params_from(raw: Any, settings: Settings) -> GraphQLParams:
     if not isinstance(raw, dict):
         raise HttpError(400, "the request must be a JSON object with a `query` string")
     query = raw.get("query")
@@ -210,6 +216,9 @@ def params_from(raw: Any) -> GraphQLParams:
     variables = raw.get("variables")
     if variables is not None and not isinstance(variables, dict):
         raise HttpError(400, "`variables` must be a JSON object (or null)")
+    problem = variables_problem(variables, settings)
+    if problem is not None:
+        raise HttpError(400, problem)
     name = raw.get("operationName")
     if name is not None and not isinstance(name, str):
         raise HttpError(400, "`operationName` must be a string (or null)")
@@ -219,7 +228,7 @@ def params_from(raw: Any) -> GraphQLParams:
     return GraphQLParams(query, variables, name or None)
 
 
-def params_from_query_string(request: Request) -> GraphQLParams:
+def params_from_query_string(request: Request, settings: Settings) -> GraphQLParams:
     raw: dict[str, Any] = {}
     for name in ("query", "operationName"):
         if name in request.query_params:
@@ -231,7 +240,36 @@ def params_from_query_string(request: Request) -> GraphQLParams:
                 raw[name] = orjson.loads(text)
             except orjson.JSONDecodeError:
                 raise HttpError(400, f"the `{name}` parameter is not valid JSON") from None
-    return params_from(raw)
+    return params_from(raw, settings)
+
+
+def variables_problem(variables: Any, settings: Settings) -> str | None:
+    """What makes ``variables`` too big to run, or None.
+
+    Checked before GraphQL sees them: coercing a 150,000-entry list left megabytes of memory
+    behind in the process. Lists and objects are counted by their length, level by level, so
+    the walk stops soon after a limit is passed and costs nothing for a handful of scalars.
+    """
+    if not variables or not isinstance(variables, dict):
+        return None
+    most, deepest = settings.max_variable_values, settings.max_variable_depth
+    count = 1 + len(variables)
+    level: list[Any] = [variables]
+    depth = 1
+    while level:
+        below: list[Any] = []
+        for container in level:
+            for value in (container.values() if isinstance(container, dict) else container):
+                if isinstance(value, dict | list):
+                    count += len(value)
+                    below.append(value)
+        if count > most:
+            return (f"`variables` may hold at most {most} values (every list, object, "
+                    "member and item counts); send less per request")
+        if below and depth == deepest:
+            return f"`variables` may nest lists and objects at most {deepest} levels deep"
+        level, depth = below, depth + 1
+    return None
 
 
 # Results
@@ -319,14 +357,15 @@ class GraphQLHttp:
             if len(request.url.query.encode()) > limit:
                 raise HttpError(413, f"the query string is longer than {limit} bytes",
                                 code="PAYLOAD_TOO_LARGE")
-            params = params_from_query_string(request)
+            params = params_from_query_string(request, self.api.settings)
             status, payload = await self._run(params, caller, media, rl, get=True,
                                               cost=wants_cost(request))
             return respond(payload, status, media, rl.request_id)
-        raw = decode_json(await read_body(request, limit))
+        raw = decode_json(await read_body(request, limit, self.api.settings.body_timeout_seconds))
         if isinstance(raw, list):
             return await self._run_batch(raw, caller, media, rl, cost=wants_cost(request))
-        status, payload = await self._run(params_from(raw), caller, media, rl, get=False,
+        status, payload = await self._run(params_from(raw, self.api.settings), caller,
+                                          media, rl, get=False,
                                           cost=wants_cost(request))
         return respond(payload, status, media, rl.request_id)
 
@@ -345,7 +384,7 @@ class GraphQLHttp:
             raise HttpError(400, "the batch is empty")
         if len(raw) > limit:
             raise HttpError(400, f"a batch may hold at most {limit} operations, got {len(raw)}")
-        batch = [params_from(entry) for entry in raw]
+        batch = [params_from(entry, self.api.settings) for entry in raw]
         # One after another: a later mutation may depend on an earlier one. The first
         # counts the whole batch against the quota: all of it runs, or none.
         payloads = [(await self._run(p, caller, media, rl, get=False, cost=cost,

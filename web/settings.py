@@ -84,14 +84,22 @@ class Settings:
     jwt_audience: str | None = None
     jwt_org_claim: str = "org"
     jwt_leeway_seconds: int = 30
+    jwt_max_lifetime_seconds: int = 24 * 3600
     jwks_refresh_seconds: float = 30.0
+    jwks_timeout_seconds: float = 5.0
     cursor_secret: str | None = field(default=None, repr=False)
     cors_origins: tuple[str, ...] = ()
     max_body_bytes: int = 1024 * 1024
+    max_headers: int = 100
+    max_header_bytes: int = 32 * 1024
+    header_timeout_seconds: float = 10.0
+    body_timeout_seconds: float = 15.0
     max_depth: int = 12
     max_aliases: int = 30
     max_tokens: int = 2000
     max_batch: int = 10
+    max_variable_values: int = 10_000
+    max_variable_depth: int = 16
     introspection: bool = True
     api_quota: bool = True
     quota_flush_calls: int = 1000
@@ -168,6 +176,9 @@ def _check(s: Settings) -> None:
                                 "print(secrets.token_urlsafe(32))'")
     if s.jwt_jwks_url and not s.jwt_jwks_url.startswith(("https://", "http://")):
         raise SettingsError("DEVINSIGHTS_JWT_JWKS_URL must be an http(s) URL")
+    for timeout in ("jwks_timeout_seconds", "header_timeout_seconds", "body_timeout_seconds"):
+        if not getattr(s, timeout) > 0:
+            raise SettingsError("{name} must be more than 0", setting=timeout)
     if not s.jwt_org_claim:
         raise SettingsError("DEVINSIGHTS_JWT_ORG_CLAIM must not be empty")
     for origin in s.cors_origins:
@@ -176,10 +187,15 @@ def _check(s: Settings) -> None:
                                 "https://app.example.com (scheme, host, optional port)",
                                 setting="cors_origins")
     for name, number in (("DEVINSIGHTS_MAX_BODY_BYTES", s.max_body_bytes),
+                         ("DEVINSIGHTS_MAX_HEADERS", s.max_headers),
+                         ("DEVINSIGHTS_MAX_HEADER_BYTES", s.max_header_bytes),
                          ("DEVINSIGHTS_MAX_DEPTH", s.max_depth),
                          ("DEVINSIGHTS_MAX_ALIASES", s.max_aliases),
                          ("DEVINSIGHTS_MAX_TOKENS", s.max_tokens),
                          ("DEVINSIGHTS_MAX_BATCH", s.max_batch),
+                         ("DEVINSIGHTS_MAX_VARIABLE_VALUES", s.max_variable_values),
+                         ("DEVINSIGHTS_MAX_VARIABLE_DEPTH", s.max_variable_depth),
+                         ("DEVINSIGHTS_JWT_MAX_LIFETIME_SECONDS", s.jwt_max_lifetime_seconds),
                          ("DEVINSIGHTS_QUOTA_FLUSH_CALLS", s.quota_flush_calls),
                          ("DEVINSIGHTS_ANALYTICS_MIN_GROUP_SIZE", s.analytics_min_group_size)):
         if number < 1:
@@ -264,8 +280,15 @@ OPTIONS: tuple[Option, ...] = (
            "claim that carries the organization id (default org)"),
     Option("jwt_leeway_seconds", "DEVINSIGHTS_JWT_LEEWAY_SECONDS",
            "clock skew allowed on exp/nbf/iat (default 30)", parse=int),
+    Option("jwt_max_lifetime_seconds", "DEVINSIGHTS_JWT_MAX_LIFETIME_SECONDS",
+           "furthest a token's exp may be in the future; tokens that live longer are refused "
+           "(default 86400, 24 h)", parse=int),
     Option("jwks_refresh_seconds", "DEVINSIGHTS_JWKS_REFRESH_SECONDS",
-           "shortest time between JWKS refetches for an unknown `kid` (default 30)",
+           "longest the JWKS keys are used once fetched, so a key removed from the JWKS stops "
+           "verifying within it; refetched in the background after half of it (default 30)",
+           parse=float),
+    Option("jwks_timeout_seconds", "DEVINSIGHTS_JWKS_TIMEOUT_SECONDS",
+           "longest one JWKS fetch may take before it counts as failed (default 5)",
            parse=float),
     Option("cursor_secret", "DEVINSIGHTS_CURSOR_SECRET",
            "key that signs pagination cursors (default: derived from the JWT secret)"),
@@ -274,6 +297,17 @@ OPTIONS: tuple[Option, ...] = (
            parse=_origins, flag="--cors-origins"),
     Option("max_body_bytes", "DEVINSIGHTS_MAX_BODY_BYTES",
            "largest request body accepted (default 1048576)", parse=int),
+    Option("max_headers", "DEVINSIGHTS_MAX_HEADERS",
+           "most header fields in one request (default 100); more is a 431", parse=int),
+    Option("max_header_bytes", "DEVINSIGHTS_MAX_HEADER_BYTES",
+           "largest header section of one request, names and values (default 32768); "
+           "larger is a 431", parse=int),
+    Option("header_timeout_seconds", "DEVINSIGHTS_HEADER_TIMEOUT_SECONDS",
+           "longest a connection may take to send a request's headers (default 10)",
+           parse=float),
+    Option("body_timeout_seconds", "DEVINSIGHTS_BODY_TIMEOUT_SECONDS",
+           "longest a request body may take to arrive (default 15); slower is a 408",
+           parse=float),
     Option("max_depth", "DEVINSIGHTS_MAX_DEPTH", "deepest query accepted (default 12)",
            parse=int),
     Option("max_aliases", "DEVINSIGHTS_MAX_ALIASES", "most aliases in one query (default 30)",
@@ -282,6 +316,12 @@ OPTIONS: tuple[Option, ...] = (
            "most lexical tokens in one query (default 2000)", parse=int),
     Option("max_batch", "DEVINSIGHTS_MAX_BATCH",
            "most operations in one batched POST (default 10)", parse=int),
+    Option("max_variable_values", "DEVINSIGHTS_MAX_VARIABLE_VALUES",
+           "most JSON values (lists, objects and what they hold) in one operation's variables "
+           "(default 10000)", parse=int),
+    Option("max_variable_depth", "DEVINSIGHTS_MAX_VARIABLE_DEPTH",
+           "deepest nesting of lists and objects in one operation's variables (default 16)",
+           parse=int),
     Option("introspection", "DEVINSIGHTS_INTROSPECTION",
            "allow schema introspection: true or false (default true)", parse=_bool),
     Option("api_quota", "DEVINSIGHTS_API_QUOTA",

@@ -36,7 +36,7 @@ from resolvers.context import Caller, Context, read_membership
 from web import edge
 from web.api import Api, RequestLog, StoreNotOpen
 from web.auth import BEARER_HINT
-from web.http import error_body, formatted, is_request_error
+from web.http import error_body, formatted, is_request_error, variables_problem
 from web.settings import CorsPolicy
 
 log = logging.getLogger("devinsights.subscriptions")
@@ -229,6 +229,11 @@ class Connection:
         if len(self.operations) >= MAX_OPERATIONS:
             await self.send({"id": op_id, "type": "error", "payload": [
                 {"message": f"at most {MAX_OPERATIONS} operations at once per connection"}]})
+            return
+        problem = variables_problem(payload.get("variables"), self.api.settings)
+        if problem is not None:
+            await self.send({"id": op_id, "type": "error", "payload": [
+                {"message": problem, "extensions": {"code": "BAD_REQUEST"}}]})
             return
         self.operations[op_id] = asyncio.create_task(
             self._operation(op_id, self.caller, payload["query"], payload.get("variables"),

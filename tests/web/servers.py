@@ -31,12 +31,13 @@ import httpx
 import jwt
 import orjson
 import uvicorn
+from cryptography.hazmat.primitives.asymmetric import rsa
 from starlette.applications import Starlette
 
 from datastore import demo
 from datastore.embedded import EmbeddedStore
 from datastore.store import Store
-from server import create_app
+from server import create_app, uvicorn_config
 from web.logs import JsonFormatter
 from web.settings import Settings
 
@@ -139,8 +140,9 @@ def serving(settings: Settings, store: Store | None = None, *,
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_config=None, access_log=False,
-                                           lifespan="on", timeout_graceful_shutdown=5))
+    config = uvicorn_config(app, settings)  # as `devinsights serve` runs it
+    config.timeout_graceful_shutdown = 5
+    server = uvicorn.Server(config)
     state: dict[str, Any] = {}
 
     async def main() -> None:
@@ -223,13 +225,47 @@ def bearer(value: str) -> dict[str, str]:
 # A JWKS endpoint
 
 
+def jwk(key: Any, kid: str) -> dict[str, Any]:
+    """The public half of an RSA or EC private key as a JWK named ``kid``."""
+    algorithm: Any = (jwt.algorithms.RSAAlgorithm if isinstance(key, rsa.RSAPrivateKey)
+                      else jwt.algorithms.ECAlgorithm)
+    data: dict[str, Any] = algorithm.to_jwk(key.public_key(), as_dict=True)
+    return {**data, "kid": kid, "use": "sig"}
+
+
 @dataclass
 class JwksHost:
-    """Serves ``keys`` as a JWKS document; tests change ``keys`` to rotate."""
+    """Serves ``keys`` as a JWKS document; tests change ``keys`` to rotate, and ``hold()``
+    fetches to see what waits for them."""
 
     keys: list[dict[str, Any]] = field(default_factory=list)
     fetches: int = 0
     url: str = ""
+    _released: threading.Event = field(default_factory=threading.Event)
+    _arrived: threading.Event = field(default_factory=threading.Event)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def __post_init__(self) -> None:
+        self._released.set()
+
+    def hold(self) -> None:
+        """Make every fetch from now on wait for ``release()`` before it is answered."""
+        self._arrived.clear()
+        self._released.clear()
+
+    def release(self) -> None:
+        self._released.set()
+
+    def wait_for_held_fetch(self, timeout: float = 10) -> bool:
+        """True once a fetch has arrived and is being held."""
+        return self._arrived.wait(timeout)
+
+    def _serve(self) -> bytes:
+        with self._lock:
+            self.fetches += 1
+        self._arrived.set()
+        self._released.wait(timeout=30)
+        return orjson.dumps({"keys": self.keys})
 
 
 @contextmanager
@@ -238,8 +274,7 @@ def jwks_host() -> Iterator[JwksHost]:
 
     class Handler(http.server.BaseHTTPRequestHandler):
         def do_GET(self) -> None:
-            host.fetches += 1
-            body = orjson.dumps({"keys": host.keys})
+            body = host._serve()
             self.send_response(200)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(body)))
@@ -256,6 +291,7 @@ def jwks_host() -> Iterator[JwksHost]:
     try:
         yield host
     finally:
+        host.release()
         httpd.shutdown()
         httpd.server_close()
         thread.join(timeout=5)

@@ -2,28 +2,36 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import contextlib
+import hashlib
+import hmac
 import json
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
-import jwt
 import orjson
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed
+from websockets.typing import Subprotocol
 
 from tests.web.servers import (
     DROP,
+    SECRET,
     JwksHost,
     Served,
     bearer,
     claims_for,
     handmade_token,
+    jwk,
     jwks_host,
     serving,
     settings_for,
@@ -98,7 +106,65 @@ BAD_TOKENS: dict[str, tuple[Any, str]] = {
     "sub with a key separator": (lambda: token(sub="user#ORG#x"), "`sub` claim is not"),
     "not a jwt": (lambda: "definitely-not-a-jwt-token-value", "malformed"),
     "RS256 token": (lambda: token(key=RSA_KEY, algorithm="RS256"), "algorithm"),
+    # PyJWT reads exp, nbf and iat with int(): it took these.
+    "exp a numeric string": (lambda: token(exp="1999999999"), "`exp` claim must be a number"),
+    "exp ten million years away": (lambda: token(exp=10**15), "more than 86400 seconds away"),
+    "exp a day and a minute away": (lambda: token(exp=now() + 86400 + 60),
+                                    "more than 86400 seconds away"),
+    "exp true": (lambda: token(exp=True), "`exp` claim must be a number"),
+    "exp an object": (lambda: token(exp={"at": 1999999999}), "`exp` claim must be a number"),
+    "exp NaN": (lambda: raw_claims_token(b'"exp": NaN'), "`exp` claim must be a number"),
+    "exp Infinity": (lambda: raw_claims_token(b'"exp": Infinity'),
+                     "`exp` claim must be a number"),
+    "exp 1e400": (lambda: raw_claims_token(b'"exp": 1e400'), "`exp` claim must be a number"),
+    "exp 10^400": (lambda: raw_claims_token(b'"exp": 1' + b"0" * 400),
+                   "more than 86400 seconds away"),
+    "exp null": (lambda: token(exp=None), "missing the required claim `exp`"),
+    "nbf a string": (lambda: token(nbf=str(now())), "`nbf` claim must be a number"),
+    "iat a string": (lambda: token(iat=str(now())), "`iat` claim must be a number"),
+    "iat false": (lambda: token(iat=False), "`iat` claim must be a number"),
+    # Headers that are not what a JWT's header is.
+    "header not JSON": (lambda: with_header(b'{"alg": "HS256"'), "malformed"),
+    "header a JSON array": (lambda: with_header(b'["HS256"]'), "malformed"),
+    "header a JSON string": (lambda: with_header(b'"HS256"'), "malformed"),
+    "header a JSON number": (lambda: with_header(b"256"), "malformed"),
+    "header null": (lambda: with_header(b"null"), "malformed"),
+    "header not UTF-8": (lambda: with_header(b'{"alg": "\xff"}'), "malformed"),
+    "header without alg": (lambda: with_header(b'{"typ": "JWT"}'), "algorithm"),
+    "alg not a string": (lambda: with_header(b'{"alg": ["HS256"]}'), "algorithm"),
+    "alg none, then HS256 again": (lambda: with_header(b'{"alg": "HS256", "alg": "none"}'),
+                                   "algorithm"),
+    "kid not a string": (lambda: with_header(b'{"alg": "HS256", "kid": 7}'), "`kid`"),
+    "crit extension": (lambda: with_header(b'{"alg": "HS256", "crit": ["exp"], "exp": 1}'),
+                       "`crit`"),
+    "crit not a list": (lambda: with_header(b'{"alg": "HS256", "crit": 5}'), "`crit`"),
+    "unencoded payload (b64 false)": (
+        lambda: with_header(b'{"alg": "HS256", "b64": false, "crit": ["b64"]}'), "malformed"),
+    "two segments": (lambda: ".".join(token().split(".")[:2]), "malformed"),
+    "four segments": (lambda: token() + ".e30", "malformed"),
 }
+
+
+def b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).decode().rstrip("=")
+
+
+def hs256(header: bytes, payload: bytes) -> str:
+    """Signed with the servers' secret, whatever the bytes: the server must look past the
+    signature to refuse it."""
+    signing_input = f"{b64(header)}.{b64(payload)}"
+    signature = hmac.new(SECRET.encode(), signing_input.encode(), hashlib.sha256).digest()
+    return f"{signing_input}.{b64(signature)}"
+
+
+def with_header(header: bytes) -> str:
+    return hs256(header, orjson.dumps(claims_for()))
+
+
+def raw_claims_token(exp: bytes) -> str:
+    """Valid claims, but ``exp`` as raw JSON text (NaN and Infinity, which PyJWT parses)."""
+    claims = orjson.dumps(claims_for(exp=DROP))
+    return hs256(b'{"alg": "HS256", "typ": "JWT"}', claims[:-1] + b", " + exp + b"}")
 
 
 @pytest.mark.parametrize("case", list(BAD_TOKENS))
@@ -138,6 +204,23 @@ def test_a_token_within_the_leeway_is_still_accepted(served: Served) -> None:
     response = ask(served, bearer(token(exp=now() - 5)))
 
     assert response.status_code == 200
+
+
+@pytest.mark.parametrize("exp", [lambda: now() + 86400, lambda: float(now() + 3600.5)],
+                         ids=["the longest lifetime, an int", "a float"])
+def test_a_token_with_a_numeric_exp_within_the_lifetime_is_accepted(served: Served,
+                                                                    exp: Any) -> None:
+    response = ask(served, bearer(token(exp=exp(), nbf=now() - 1.5)))
+
+    assert response.status_code == 200
+
+
+def test_the_longest_lifetime_is_a_setting(tmp_path: Path) -> None:
+    auth = Authenticator(settings_for(tmp_path, jwt_max_lifetime_seconds=600))
+
+    assert asyncio.run(auth.verify(token(exp=now() + 600))).caller.user_id == "user-abc-123"
+    with pytest.raises(InvalidToken, match="more than 600 seconds away"):
+        asyncio.run(auth.verify(token(exp=now() + 700)))
 
 
 def test_the_caller_is_the_token_subject(served: Served) -> None:
@@ -196,13 +279,6 @@ def test_a_public_key_may_be_given_as_a_file_path(tmp_path: Path) -> None:
 
 
 # JWKS with rotation by kid
-
-
-def jwk(key: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey, kid: str) -> dict[str, Any]:
-    algorithm: Any = (jwt.algorithms.RSAAlgorithm if isinstance(key, rsa.RSAPrivateKey)
-                      else jwt.algorithms.ECAlgorithm)
-    data: dict[str, Any] = algorithm.to_jwk(key.public_key(), as_dict=True)
-    return {**data, "kid": kid, "use": "sig"}
 
 
 @pytest.fixture(scope="module")
@@ -268,6 +344,67 @@ def test_a_rotated_key_is_fetched_by_its_kid_and_the_retired_one_stops_working(
     assert jwks.fetches == fetches + 1
     assert_refused(jwks_served, retired, ask(jwks_served, bearer(retired)), "`kid`")
     jwks.keys = [jwk(RSA_KEY, "key-1")]
+
+
+def test_a_key_withdrawn_from_the_jwks_stops_verifying_within_the_refresh_interval(
+        tmp_path: Path) -> None:
+    refresh = 1.0
+    with jwks_host() as host:
+        host.keys = [jwk(RSA_KEY, "key-1"), jwk(EC_KEY, "key-2")]
+        settings = settings_for(tmp_path, jwt_secret=None, jwt_jwks_url=host.url,
+                                jwks_refresh_seconds=refresh)
+        with serving(settings) as s:
+            withdrawn = signed(RSA_KEY, "key-1")
+            assert ask(s, bearer(withdrawn)).status_code == 200
+            host.keys = [jwk(EC_KEY, "key-2")]
+            at = time.monotonic()
+            while (response := ask(s, bearer(withdrawn))).status_code == 200:
+                # Generous: the bound is the interval; a request takes milliseconds.
+                assert time.monotonic() - at < refresh + 1.0, "the withdrawn key still works"
+                time.sleep(0.05)
+
+            assert_refused(s, withdrawn, response, "`kid`")
+            kept = ask(s, bearer(signed(EC_KEY, "key-2", algorithm="ES256")))
+            assert kept.status_code == 200
+
+
+def test_a_slow_jwks_refetch_for_an_unknown_kid_does_not_hold_a_request_with_a_known_kid(
+        tmp_path: Path) -> None:
+    with jwks_host() as host:
+        host.keys = [jwk(RSA_KEY, "key-1")]
+        settings = settings_for(tmp_path, jwt_secret=None, jwt_jwks_url=host.url,
+                                jwks_refresh_seconds=60)
+        with serving(settings) as s:
+            known = signed(RSA_KEY, "key-1")
+            assert ask(s, bearer(known)).status_code == 200
+            host.hold()
+            unknown: list[httpx.Response] = []
+            refetching = threading.Thread(
+                target=lambda: unknown.append(ask(s, bearer(signed(OTHER_RSA_KEY, "key-new")))))
+            refetching.start()
+            assert host.wait_for_held_fetch(), "the unknown kid did not make the server refetch"
+
+            response = ask(s, bearer(known))
+
+            assert response.status_code == 200
+            assert refetching.is_alive()  # its fetch is still held: the known kid never waited
+            host.release()
+            refetching.join(timeout=10)
+            assert [r.status_code for r in unknown] == [401]
+            assert host.fetches == 2
+
+
+def test_a_jku_header_never_makes_the_server_fetch_keys_from_elsewhere(
+        jwks_served: Served) -> None:
+    with jwks_host() as elsewhere:
+        elsewhere.keys = [jwk(OTHER_RSA_KEY, "key-1")]
+        sent = token(key=OTHER_RSA_KEY, algorithm="RS256",
+                     headers={"kid": "key-1", "jku": elsewhere.url})
+
+        response = ask(jwks_served, bearer(sent))
+
+    assert_refused(jwks_served, sent, response, "signature")
+    assert elsewhere.fetches == 0
 
 
 def test_a_jwks_key_used_with_another_algorithm_is_refused(jwks_served: Served,
@@ -362,3 +499,47 @@ def test_two_authorization_headers_are_a_400_whichever_is_valid(served: Served) 
         assert error["extensions"]["code"] == "BAD_REQUEST"
         assert "data" not in response.json()
         assert good.split(".")[2] not in response.text + served.logs.text
+
+
+# Over the WebSocket: the same refusals close the socket with 4403
+
+
+async def closed_after_init(served: Served, sent: str) -> tuple[int, str]:
+    async with connect(served.ws_url, subprotocols=[Subprotocol("graphql-transport-ws")]) as ws:
+        await ws.send(orjson.dumps({"type": "connection_init", "payload": bearer(sent)}).decode())
+        with pytest.raises(ConnectionClosed) as closed:
+            await asyncio.wait_for(ws.recv(), 5)
+    assert closed.value.rcvd is not None
+    return closed.value.rcvd.code, closed.value.rcvd.reason
+
+
+WS_CASES = ["header not JSON", "header a JSON array", "header null", "header not UTF-8",
+            "alg none", "kid not a string", "crit extension", "exp a numeric string",
+            "exp ten million years away", "exp NaN", "exp 10^400", "two segments"]
+
+
+@pytest.mark.parametrize("case", WS_CASES)
+async def test_a_bad_token_in_connection_init_closes_the_socket_with_4403(
+        served: Served, case: str) -> None:
+    make, says = BAD_TOKENS[case]
+    sent = make()
+
+    code, reason = await closed_after_init(served, sent)
+
+    assert code == 4403
+    assert says in reason
+    for part in set(sent.split(".")) - {""}:
+        assert part not in served.logs.text
+
+
+@pytest.mark.parametrize("header", [b'{"alg": "RS256"', b'["RS256"]', b"null",
+                                    b'{"alg": "RS256", "kid": ["key-1"]}',
+                                    b'{"alg": "RS256", "kid": "key-1", "crit": ["exp"]}'],
+                         ids=["not JSON", "an array", "null", "kid a list", "crit"])
+async def test_a_malformed_header_closes_a_jwks_servers_socket_with_4403(
+        jwks_served: Served, header: bytes) -> None:
+    sent = ".".join([b64(header), *signed(RSA_KEY, "key-1").split(".")[1:]])
+
+    code, _reason = await closed_after_init(jwks_served, sent)
+
+    assert code == 4403

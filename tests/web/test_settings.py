@@ -82,6 +82,14 @@ def test_secrets_are_left_out_of_the_repr() -> None:
     ({"DEVINSIGHTS_INTROSPECTION": "maybe"}, "true or false"),
     ({"DEVINSIGHTS_LOG_LEVEL": "LOUD"}, "DEVINSIGHTS_LOG_LEVEL"),
     ({"DEVINSIGHTS_JWT_PUBLIC_KEY": "/no/such/key.pem"}, "readable file"),
+    ({"DEVINSIGHTS_JWKS_TIMEOUT_SECONDS": "0"}, "DEVINSIGHTS_JWKS_TIMEOUT_SECONDS must be more"),
+    ({"DEVINSIGHTS_JWT_MAX_LIFETIME_SECONDS": "0"}, "DEVINSIGHTS_JWT_MAX_LIFETIME_SECONDS"),
+    ({"DEVINSIGHTS_MAX_HEADERS": "0"}, "DEVINSIGHTS_MAX_HEADERS must be at least 1"),
+    ({"DEVINSIGHTS_MAX_HEADER_BYTES": "-5"}, "DEVINSIGHTS_MAX_HEADER_BYTES"),
+    ({"DEVINSIGHTS_HEADER_TIMEOUT_SECONDS": "0"}, "DEVINSIGHTS_HEADER_TIMEOUT_SECONDS"),
+    ({"DEVINSIGHTS_BODY_TIMEOUT_SECONDS": "-1"}, "DEVINSIGHTS_BODY_TIMEOUT_SECONDS"),
+    ({"DEVINSIGHTS_MAX_VARIABLE_VALUES": "0"}, "DEVINSIGHTS_MAX_VARIABLE_VALUES"),
+    ({"DEVINSIGHTS_MAX_VARIABLE_DEPTH": "0"}, "DEVINSIGHTS_MAX_VARIABLE_DEPTH"),
 ])
 def test_a_bad_setting_is_refused_naming_the_variable(environ: dict[str, str],
                                                      says: str) -> None:
