@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import strawberry
 from graphql import ASTValidationRule, GraphQLError
@@ -17,9 +17,9 @@ from strawberry.extensions import (
     ValidationCache,
 )
 from strawberry.schema.config import StrawberryConfig
-from strawberry.types import ExecutionContext, StreamExecutionResult
+from strawberry.types import ExecutionContext
 
-from schema.errors import ERROR_TYPES, MaskUnexpectedErrors
+from schema.errors import ERROR_TYPES, MaskUnexpectedErrors, RewriteErrors
 from schema.limits import alias_limit, depth_limit
 from schema.mutation import Mutation
 from schema.query import Query
@@ -37,30 +37,17 @@ class Schema(strawberry.Schema):
 SUGGESTION = re.compile(r"\s*Did you mean [^?]*\?")
 
 
-class HideSuggestions(SchemaExtension):
+class HideSuggestions(RewriteErrors):
     """With introspection off, errors name no fields, arguments, types or enum values the
     caller did not write: graphql-core's "Did you mean 'members'?" would hand out the
     schema piece by piece. (graphql-core has ``hide_suggestions``; Strawberry does not pass
     it to validation or execution, so the suggestion is cut from the message instead.)"""
 
-    def on_operation(self) -> Iterator[None]:
-        yield
-        result = self.execution_context.result
-        if result is not None and result.errors:
-            result.errors = _without_suggestions(result.errors)
-
-    def on_stream_result(self, result: StreamExecutionResult) -> Iterator[None]:
-        errors = getattr(result, "errors", None)
-        if errors:
-            result.errors = _without_suggestions(errors)  # type: ignore[union-attr]
-        yield
-
-
-def _without_suggestions(errors: list[GraphQLError]) -> list[GraphQLError]:
-    return [GraphQLError(SUGGESTION.sub("", e.message), nodes=e.nodes, source=e.source,
-                         positions=e.positions, path=e.path, original_error=e.original_error,
-                         extensions=e.extensions) if "Did you mean" in e.message else e
-            for e in errors]
+    def rewrite(self, errors: list[GraphQLError]) -> list[GraphQLError]:
+        return [GraphQLError(SUGGESTION.sub("", e.message), nodes=e.nodes, source=e.source,
+                             positions=e.positions, path=e.path,
+                             original_error=e.original_error, extensions=e.extensions)
+                if "Did you mean" in e.message else e for e in errors]
 
 
 def build_schema(*, introspection: bool = True, max_depth: int = 12, max_aliases: int = 30,

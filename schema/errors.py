@@ -241,23 +241,31 @@ def with_request_code(error: GraphQLError) -> GraphQLError:
                         extensions={**(error.extensions or {}), "code": code})
 
 
-class MaskUnexpectedErrors(SchemaExtension):
-    """Keep expected errors with their codes; mask everything else with a request id: in a
-    query's or mutation's result, and in every event of a subscription."""
+class RewriteErrors(SchemaExtension):
+    """Passes every error a client gets through ``rewrite``: a query's or mutation's result
+    (``on_operation``) and each event of a subscription (``on_stream_result``, which
+    ``on_operation`` never sees)."""
+
+    def rewrite(self, errors: list[GraphQLError]) -> list[GraphQLError]:
+        raise NotImplementedError
 
     def on_operation(self) -> Iterator[None]:
         yield
         result = self.execution_context.result
         if result is not None and result.errors:
-            result.errors = self._cleaned(result.errors)
+            result.errors = self.rewrite(result.errors)
 
     def on_stream_result(self, result: StreamExecutionResult) -> Iterator[None]:
         errors = getattr(result, "errors", None)
         if errors:
-            result.errors = self._cleaned(errors)  # type: ignore[union-attr]
+            result.errors = self.rewrite(errors)  # type: ignore[union-attr]
         yield
 
-    def _cleaned(self, errors: list[GraphQLError]) -> list[GraphQLError]:
+
+class MaskUnexpectedErrors(RewriteErrors):
+    """Keep expected errors with their codes; mask everything else with a request id."""
+
+    def rewrite(self, errors: list[GraphQLError]) -> list[GraphQLError]:
         context = self.execution_context.context
         request_id = getattr(context, "request_id", None)
         cleaned = []

@@ -116,9 +116,6 @@ class Authenticator:
     def algorithms(self) -> tuple[str, ...]:
         return ("RS256", "ES256") if self._jwks is not None else (self._algorithm,)
 
-    async def caller_from_header(self, authorization: str | None) -> Caller:
-        return (await self.verify(bearer_token(authorization))).caller
-
     async def caller_from_token(self, token: str) -> Caller:
         return (await self.verify(token)).caller
 
