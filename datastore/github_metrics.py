@@ -97,15 +97,25 @@ def _counts(name: str, *values: int) -> None:
 
 @dataclass(frozen=True, slots=True)
 class Commit:
+    """A commit; its size is None when it was not fetched (one API call per commit, so the
+    client fetches the sizes of the newest commits only: the sizes are a sample)."""
+
     at: dt.datetime
     repo: str
-    additions: int
-    deletions: int
-    files_changed: int
+    additions: int | None = None
+    deletions: int | None = None
+    files_changed: int | None = None
 
     def __post_init__(self) -> None:
         _aware(self.at, "Commit.at")
-        _counts("Commit", self.additions, self.deletions, self.files_changed)
+        sizes = (self.additions, self.deletions, self.files_changed)
+        if None in sizes and sizes != (None, None, None):
+            raise ValueError("Commit: additions, deletions and files_changed come together")
+        _counts("Commit", *(v for v in sizes if v is not None))
+
+    @property
+    def sized(self) -> bool:
+        return self.files_changed is not None
 
 
 @dataclass(frozen=True, slots=True)
@@ -225,16 +235,17 @@ def _metrics(seen: History, zone: dt.tzinfo, now: dt.datetime, window_days: int
              ) -> dict[str, Any]:
     commits, issues = seen.commits, seen.issues
     n = len(commits)
-    lines = sum(c.additions + c.deletions for c in commits)
+    sized = [c for c in commits if c.sized]
+    lines = sum((c.additions or 0) + (c.deletions or 0) for c in sized)
     merge_days = [(p.merged_at - p.created_at) / dt.timedelta(days=1)
                   for p in seen.pull_requests if p.merged_at is not None and p.merged_at <= now]
     closed = [i for i in issues if i.closed_at is not None and i.closed_at <= now]
     return {
         "totalCommits": n, "totalRepositories": len(seen.repositories),
         "totalPullRequests": len(seen.pull_requests), "totalIssues": len(issues),
-        "averageCommitSize": _ratio(lines, n),
+        "averageCommitSize": _ratio(lines, len(sized)),
         "largeCommitPercentage": _percent(
-            sum(c.files_changed > LARGE_COMMIT_FILES for c in commits), n),
+            sum((c.files_changed or 0) > LARGE_COMMIT_FILES for c in sized), len(sized)),
         "averagePRMergeTime": _mean(merge_days),
         "issueResolutionRate": _percent(len(closed), len(issues)),
         "languages": language_shares(seen.repositories),
