@@ -14,13 +14,14 @@ import errno
 import gc
 import logging
 import os
+import re
 import secrets
 import socket
 import sqlite3
 import sys
 from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn, TextIO
 
 import uvicorn
 from botocore.exceptions import BotoCoreError, ClientError
@@ -34,11 +35,13 @@ from datastore import demo, keys, organizations
 from datastore.dynamodb import DynamoSettings, DynamoStore, make_client
 from datastore.embedded import EmbeddedStore, default_path
 from datastore.errors import StoreError
+from datastore.github_settings import GitHubNotConfigured
 from datastore.records import Organization
 from datastore.store import Store
 from datastore.table import create_table
 from resolvers.context import ApiSettings
 from resolvers.events import ActivityBroker
+from resolvers.github import GitHubSource
 from schema import build_schema
 from schema.possible_types import FILE_NAME as POSSIBLE_TYPES_NAME
 from schema.possible_types import possible_types_json
@@ -58,6 +61,9 @@ from web.protocol import http_protocol
 from web.quota import UsageMeter
 from web.settings import Settings, SettingsError
 from web.subscriptions import SubscriptionServer
+
+if TYPE_CHECKING:  # gidgethub and httpx load when a refresh runs, not with the server
+    from datastore.github_refresh import Summary
 
 log = logging.getLogger("devinsights.server")
 
@@ -117,12 +123,16 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
     a store passed in belongs to the caller, who closes it."""
     schema = build_schema(introspection=settings.introspection, max_depth=settings.max_depth,
                           max_aliases=settings.max_aliases, max_tokens=settings.max_tokens)
+    github = GitHubSource(settings.github_config(),
+                          ttl_seconds=settings.github_data_ttl_seconds)
     api = Api(settings=settings, schema=schema, authenticator=Authenticator(settings),
               api_settings=ApiSettings(
                   cursor_secret=settings.cursor_key(),
                   membership_recheck_seconds=settings.subscription_recheck_seconds,
                   default_plan=settings.default_plan,
-                  analytics_min_group_size=settings.analytics_min_group_size),
+                  analytics_min_group_size=settings.analytics_min_group_size,
+                  github_data_ttl_seconds=settings.github_data_ttl_seconds,
+                  github=github if github.configured else None),
               broker=ActivityBroker(), store=store)
     if settings.api_quota:
         api.meter = UsageMeter(api.require_store, flush_calls=settings.quota_flush_calls)
@@ -133,9 +143,19 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
         store = api.store = api.store or open_store(settings)
         api.broker.attach(store)  # the store's writes feed the subscriptions
         log.info("serving", extra={"fields": {"store": describe_store(settings)}})
+        scheduler = None
+        if settings.github_refresh_seconds and github.configured:
+            scheduler = asyncio.create_task(
+                github.run_scheduler(store, settings.github_refresh_seconds),
+                name="analytics-scheduler")
         try:
             yield
         finally:
+            if scheduler is not None:
+                scheduler.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await scheduler
+            await github.close()
             with contextlib.suppress(ValueError):
                 api.broker.detach(store)
             if api.meter is not None:
@@ -376,6 +396,71 @@ def cmd_set_plan(args: argparse.Namespace) -> int:
     return 0
 
 
+DURATION = re.compile(r"(\d+(?:\.\d+)?)([smhd]?)")
+UNIT_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_duration(text: str) -> float:
+    """Seconds of "90", "90s", "30m", "6h" or "1d"."""
+    match = DURATION.fullmatch(text.strip())
+    if match is None:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a duration such as 30m, 6h or 1d")
+    return float(match.group(1)) * UNIT_SECONDS[match.group(2)]
+
+
+class ProgressBar:
+    """A progress bar on a terminal (stderr); nothing elsewhere, where the summary says it."""
+
+    WIDTH = 30
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+        self.shown = stream.isatty()
+
+    def __call__(self, done: int, total: int, label: str) -> None:
+        if not self.shown:
+            return
+        filled = self.WIDTH * done // max(total, 1)
+        self.stream.write(f"\r[{'#' * filled}{'.' * (self.WIDTH - filled)}] {done}/{total} "
+                          f"{label[:40]:<40}")
+        if done == total:
+            self.stream.write("\n")
+        self.stream.flush()
+
+
+def cmd_refresh_analytics(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    config = settings.github_config()
+    if not config.configured:
+        raise CommandError(str(GitHubNotConfigured()))
+    for org in args.org or ():
+        try:
+            keys.org_pk(org)
+        except keys.InvalidKeyPart as exc:
+            raise FlagError(f"--org {org!r}: {exc}") from None
+
+    async def run() -> Summary:
+        from datastore.github_api import GitHubClient
+        from datastore.github_refresh import Refresher, refresh_stale
+
+        store = open_store(settings)
+        try:
+            async with GitHubClient(config) as github:
+                refresher = Refresher(store, github,
+                                      ttl_seconds=settings.github_data_ttl_seconds)
+                orgs = args.org or await store.organization_ids()
+                return await refresh_stale(refresher, orgs, within_seconds=args.stale_within,
+                                           progress=ProgressBar(sys.stderr))
+        finally:
+            await store.close()
+
+    summary = asyncio.run(run())
+    for failure in summary.failures:
+        print(f"failed: {failure}", file=sys.stderr)
+    print(summary.line())
+    return 1 if summary.failed else 0
+
+
 def cmd_export_schema(args: argparse.Namespace) -> int:
     schema = build_schema()
     path: Path = args.path or SCHEMA_FILE
@@ -473,6 +558,18 @@ def build_parser() -> argparse.ArgumentParser:
                       help="seats (default: the plan's: "
                            + ", ".join(f"{p} {n}" for p, n in
                                        organizations.DEFAULT_MAX_MEMBERS.items()) + ")")
+    refresh = command("refresh-analytics", cmd_refresh_analytics, "Fetch from GitHub the "
+                      "analytics of every member with a GitHub username whose cached data "
+                      "is missing or expires soon, and store them; needs "
+                      "DEVINSIGHTS_GITHUB_TOKEN or a GitHub App. Exits 1 when any failed.",
+                      store_flags)
+    refresh.add_argument("--org", action="append", metavar="ORG",
+                         help="only this organization (repeat for more; default every "
+                              "organization, which on DynamoDB scans the table)")
+    refresh.add_argument("--stale-within", type=parse_duration, default=6 * 3600.0,
+                         metavar="DURATION",
+                         help="refresh what expires within this (30m, 6h, 1d; default 6h; "
+                              "0: only what is missing or expired)")
     export = command("export-schema", cmd_export_schema, "Print the GraphQL schema (SDL), "
                      f"write it to schema/schema.graphql with schema/{POSSIBLE_TYPES_NAME} "
                      "(Apollo Client's possibleTypes) beside it, or check both are current.")

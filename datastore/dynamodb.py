@@ -218,7 +218,7 @@ def _units(op: str, response: dict[str, Any]) -> Units:
         if "ReadCapacityUnits" in entry or "WriteCapacityUnits" in entry:
             read += float(entry.get("ReadCapacityUnits", 0))
             write += float(entry.get("WriteCapacityUnits", 0))
-        elif op in ("get", "batch_get", "query"):
+        elif op in ("get", "batch_get", "query", "count", "scan_organizations"):
             read += float(entry.get("CapacityUnits", 0))
         else:
             write += float(entry.get("CapacityUnits", 0))
@@ -330,6 +330,19 @@ class DynamoStore(Store):
         def convert(r: dict[str, Any]) -> RawPage:
             return RawPage([deserialize(i) for i in r.get("Items", [])], self._last_key(r))
         return self.client.query, expr.into(params), convert
+
+    def _req_scan_organizations(self, start_key: dict[str, str] | None) -> Any:
+        params: dict[str, Any] = {
+            "TableName": self.table, "ProjectionExpression": "PK",
+            "FilterExpression": "entityType = :organization",
+            "ExpressionAttributeValues": {":organization": {"S": "ORGANIZATION"}},
+            "ReturnConsumedCapacity": "TOTAL"}
+        if start_key:
+            params["ExclusiveStartKey"] = serialize(start_key)
+
+        def convert(r: dict[str, Any]) -> RawPage:
+            return RawPage([deserialize(i) for i in r.get("Items", [])], self._last_key(r))
+        return self.client.scan, params, convert
 
     def _req_count(self, raw: RawCount) -> Any:
         expr = _Expression()

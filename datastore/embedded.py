@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 
 import orjson
 
+from datastore import keys
 from datastore.errors import (
     ConditionFailed,
     InvalidRequest,
@@ -164,6 +165,11 @@ class EmbeddedStore(Store):
                 return self._read_page(request), NO_UNITS
             if op == "count":
                 return self._count(request), NO_UNITS
+            if op == "scan_organizations":
+                rows = self._read(lambda c: c.execute(
+                    "SELECT pk FROM items WHERE pk = sk AND pk >= ? AND pk < ?",
+                    (keys.ORG, keys.ORG + _PREFIX_END)).fetchall())
+                return RawPage([{"PK": r[0]} for r in rows], None), NO_UNITS
             if op == "ping":
                 self._read(lambda c: c.execute("SELECT 1").fetchone())
                 return None, NO_UNITS

@@ -58,7 +58,7 @@ TTL_ATTRIBUTE = "expiresAt"
 # by GROWTH each round, so a selective filter costs a few calls, never one per item.
 FILTERED_PAGE = 100
 GROWTH = 4
-READ_OPS = frozenset({"get", "batch_get", "query", "count", "ping"})
+READ_OPS = frozenset({"get", "batch_get", "query", "count", "ping", "scan_organizations"})
 _INT64 = 2**63
 _EXACT_FLOAT_INTS = 2**53
 
@@ -538,6 +538,18 @@ class Store(abc.ABC):
             start = page.last_key
             if start is None:
                 return total
+
+    async def organization_ids(self) -> list[str]:
+        """Every organization's id, for operators' jobs (the analytics refresh), never for a
+        request: on DynamoDB a Scan of the whole table, paid per item read."""
+        found: list[str] = []
+        start: dict[str, str] | None = None
+        while True:
+            page: RawPage = await self._call("scan_organizations", start)
+            found += [str(i["PK"]).removeprefix(keys.ORG) for i in page.items]
+            start = page.last_key
+            if start is None:
+                return sorted(found)
 
     async def query_all(self, q: Query) -> list[Item]:
         return (await self.query(dataclasses.replace(q, limit=None, cursor=None))).items

@@ -4,12 +4,18 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from datastore import analytics, members
+from datastore.errors import NotFound
+from datastore.github_settings import GitHubNotConfigured
 from datastore.records import GitHubData, TeamReport
 from resolvers.context import Context
 from resolvers.paging import Slice, Window, load_slice
+from resolvers.validation import InputInvalid
+
+if TYPE_CHECKING:
+    from datastore.github_refresh import Outcome
 
 
 async def github_data(ctx: Context, username: str) -> GitHubData | None:
@@ -54,3 +60,23 @@ async def generate_team_report(ctx: Context, report_date: str | None) -> TeamRep
     day = report_date or datetime.datetime.now(datetime.UTC).date().isoformat()
     return await analytics.generate_team_report(ctx.store, ctx.acting(), day,
                                                 ttl_seconds=ctx.settings.report_ttl_seconds)
+
+
+async def refresh_github_data(ctx: Context, user_id: str | None) -> Outcome:
+    """Fetch and store the analytics of ``user_id`` (default the caller) from GitHub."""
+    me = ctx.caller.user_id
+    member = ctx.member if user_id in (None, me) else await members.get(
+        ctx.store, ctx.caller.org_id, user_id or me, consistent=True)
+    if member is None:
+        raise NotFound(f"no member {user_id!r} in your organization")
+    if not member.github_username:
+        raise InputInvalid("userId", f"{member.name} has no GitHub username: set it first "
+                                     "(updateMyProfile, or updateMember as an admin)")
+    source = ctx.settings.github
+    if source is None:
+        raise GitHubNotConfigured
+    refresher = await source.refresher(ctx.store)
+    org = ctx.organization
+    timezone = str((org.settings if org else {}).get("timezone") or "UTC")
+    return await refresher.refresh(member, timezone=timezone, actor=ctx.acting(),
+                                   patient=False)

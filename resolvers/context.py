@@ -12,6 +12,7 @@ from datastore.actors import Actor
 from datastore.records import Member, MemberStatus, Organization
 from datastore.store import CallLog, Store
 from resolvers.events import ActivityBroker
+from resolvers.github import GitHubSource
 from resolvers.loaders import Loaders
 
 
@@ -38,6 +39,8 @@ class ApiSettings:
     # Fewer analyzed people than this, and those who may not see per-person analytics get
     # no aggregates of them (schema/permissions.AnalyticsView).
     analytics_min_group_size: int = 3
+    # How refreshGitHubData reaches GitHub; None: this server has no GitHub credentials.
+    github: GitHubSource | None = None
 
 
 @dataclass

@@ -8,6 +8,7 @@ could carry secrets.
 
 from __future__ import annotations
 
+import datetime
 import enum
 import logging
 from collections.abc import Awaitable, Callable, Iterator
@@ -21,6 +22,7 @@ from strawberry.types.field import StrawberryField
 from strawberry.types.union import StrawberryUnion
 
 from datastore import errors as store_errors
+from datastore import github_settings as github
 from datastore.keys import InvalidKeyPart
 from resolvers.cursors import InvalidCursor
 from resolvers.validation import InputInvalid
@@ -33,6 +35,9 @@ class ErrorCode(enum.Enum):
     ALREADY_EXISTS = "ALREADY_EXISTS"
     CANNOT_SUSPEND_SELF = "CANNOT_SUSPEND_SELF"
     EMAIL_TAKEN = "EMAIL_TAKEN"
+    GITHUB_RATE_LIMITED = "GITHUB_RATE_LIMITED"
+    GITHUB_UNAVAILABLE = "GITHUB_UNAVAILABLE"
+    GITHUB_USER_NOT_FOUND = "GITHUB_USER_NOT_FOUND"
     INVITATION_UNAVAILABLE = "INVITATION_UNAVAILABLE"
     LAST_ADMIN = "LAST_ADMIN"
     MEMBER_LIMIT_REACHED = "MEMBER_LIMIT_REACHED"
@@ -123,6 +128,38 @@ class ValidationError(MutationError):
     field: str
 
 
+@strawberry.type(description="GitHub could not be reached, failed or timed out, or this "
+                             "server has no GitHub credentials; nothing was changed. Try "
+                             "again later.")
+class GitHubUnavailable(MutationError):
+    pass
+
+
+@strawberry.type(description="GitHub's rate limit is spent; nothing was changed. Try again "
+                             "after `resetsAt`.")
+class GitHubRateLimited(MutationError):
+    resets_at: datetime.datetime
+    secondary: bool = strawberry.field(
+        description="GitHub's secondary (abuse) limit rather than the hourly one.")
+
+
+@strawberry.type(description="GitHub has no user of the member's GitHub username; nothing "
+                             "was changed. Correct the username (updateMember).")
+class GitHubUserNotFound(MutationError):
+    github_username: str
+
+
+def from_github(exc: github.GitHubError) -> MutationError:
+    message = str(exc)
+    if isinstance(exc, github.GitHubRateLimited):
+        return GitHubRateLimited(message=message, code=ErrorCode.GITHUB_RATE_LIMITED,
+                                 resets_at=exc.resets_at, secondary=exc.secondary)
+    if isinstance(exc, github.GitHubUserNotFound):
+        return GitHubUserNotFound(message=message, code=ErrorCode.GITHUB_USER_NOT_FOUND,
+                                  github_username=exc.username)
+    return GitHubUnavailable(message=message, code=ErrorCode.GITHUB_UNAVAILABLE)
+
+
 def not_found(message: str) -> NotFound:
     return NotFound(message=message, code=ErrorCode.NOT_FOUND)
 
@@ -167,7 +204,8 @@ def from_domain(exc: store_errors.DomainError) -> MutationError:
 
 ERROR_TYPES = (NotFound, PermissionDenied, MemberLimitReached, InvitationUnavailable,
                VersionConflict, LastAdmin, AlreadyExists, EmailTaken, ValidationError,
-               CannotSuspendSelf, MemberNotActive, OwnerProtected)
+               CannotSuspendSelf, MemberNotActive, OwnerProtected, GitHubUnavailable,
+               GitHubRateLimited, GitHubUserNotFound)
 
 
 class ExpectedFailures(FieldExtension):
@@ -193,6 +231,8 @@ class ExpectedFailures(FieldExtension):
             result = await next_(source, info, **kwargs)
         except store_errors.DomainError as exc:
             result = from_domain(exc)
+        except github.GitHubError as exc:
+            result = from_github(exc)
         except InputInvalid as exc:
             result = invalid(exc.field, str(exc))
         except InvalidKeyPart as exc:  # an id the input did not check first

@@ -140,6 +140,14 @@ class TransferOwnershipInput:
 
 
 @strawberry.input
+class RefreshGitHubDataInput:
+    user_id: strawberry.ID | None = strawberry.field(
+        default=None, description="Whose analytics to fetch again from GitHub; default "
+                                  "yourself. Someone else's needs the write_team_data "
+                                  "permission (admins).")
+
+
+@strawberry.input
 class GenerateTeamReportInput:
     date: str | None = strawberry.field(
         default=None, description="The day to report on, YYYY-MM-DD; default today (UTC).")

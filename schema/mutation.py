@@ -18,6 +18,9 @@ from schema.errors import (
     CannotSuspendSelf,
     EmailTaken,
     ExpectedFailures,
+    GitHubRateLimited,
+    GitHubUnavailable,
+    GitHubUserNotFound,
     InvitationUnavailable,
     LastAdmin,
     MemberLimitReached,
@@ -36,6 +39,7 @@ from schema.inputs import (
     InviteMemberInput,
     ReactivateMemberInput,
     RecordGitHubDataInput,
+    RefreshGitHubDataInput,
     RemoveMemberInput,
     ResendInvitationInput,
     RevokeInvitationInput,
@@ -149,6 +153,14 @@ class RecordGitHubDataSuccess:
 
 
 @strawberry.type
+class RefreshGitHubDataSuccess:
+    git_hub_data: GitHubData
+    changed: bool = strawberry.field(
+        description="Whether the figures differ from those cached before (false also when "
+                    "a refresh by another server process finished first and is returned).")
+
+
+@strawberry.type
 class GenerateTeamReportSuccess:
     team_report: TeamReport
 
@@ -209,6 +221,10 @@ TransferOwnershipResult = Annotated[
 RecordGitHubDataResult = Annotated[
     RecordGitHubDataSuccess | PermissionDenied | ValidationError,
     strawberry.union("RecordGitHubDataResult")]
+RefreshGitHubDataResult = Annotated[
+    RefreshGitHubDataSuccess | PermissionDenied | NotFound | GitHubUnavailable
+    | GitHubRateLimited | GitHubUserNotFound | ValidationError,
+    strawberry.union("RefreshGitHubDataResult")]
 GenerateTeamReportResult = Annotated[
     GenerateTeamReportSuccess | PermissionDenied | ValidationError,
     strawberry.union("GenerateTeamReportResult")]
@@ -308,6 +324,22 @@ class Mutation:
             _ctx(info), username, input.data(),
             validation.text(input.data_source, "dataSource", 100))
         return RecordGitHubDataSuccess(github_data=GitHubData.from_record(record))
+
+    @mutation(permission=permissions.CanRefreshGitHubDataOf,
+              description="Fetch a member's activity from GitHub now, compute their analytics "
+                          "(docs/analytics.md) and cache them for 24 h. Yours as a member; "
+                          "anyone's as an admin. Makes up to about 40 GitHub API calls and "
+                          "can take seconds; the server also refreshes before expiry on its "
+                          "own when so configured.")
+    async def refresh_git_hub_data(self, info: strawberry.Info,
+                                   input: RefreshGitHubDataInput | None = None
+                                   ) -> RefreshGitHubDataResult:
+        user_id = input.user_id if input else None
+        target = validation.identifier(str(user_id), "userId") if user_id is not None \
+            else None
+        outcome = await analytics.refresh_github_data(_ctx(info), target)
+        return RefreshGitHubDataSuccess(git_hub_data=GitHubData.from_record(outcome.data),
+                                        changed=outcome.changed)
 
     @mutation(permission=permissions.CanGenerateReports,
               description="Compute the team report of a date (default today) from the "

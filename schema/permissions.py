@@ -19,7 +19,7 @@ from strawberry.permission import BasePermission, PermissionExtension
 from datastore import actors
 from datastore.actors import Actor
 from datastore.records import Permission, Role
-from datastore.store import Cond
+from datastore.store import Cond, attr_eq
 
 
 def _ctx(info: strawberry.Info) -> Any:
@@ -87,6 +87,37 @@ class CanViewReports(_Requires):
 
 class CanWriteTeamData(_Requires):
     needed = Permission.WRITE_TEAM_DATA
+
+
+class CanRefreshGitHubDataOf(Guarded):
+    """Anyone's with write_team_data (admins); one's own with read_own_data (members)."""
+
+    message = ("refreshing someone else's GitHub data needs the write_team_data permission; "
+               "you may refresh your own")
+    error_extensions = {"code": "FORBIDDEN"}
+
+    @staticmethod
+    def _target(kwargs: dict[str, Any]) -> str | None:
+        given = getattr(kwargs.get("input"), "user_id", None)
+        return None if given is None else str(given)
+
+    def has_permission(self, source: Any, info: strawberry.Info, **kwargs: Any) -> bool:
+        member = _ctx(info).active_member
+        if member is None:
+            return False
+        target = self._target(kwargs)
+        needed = Permission.READ_OWN_DATA if target in (None, member.user_id) \
+            else Permission.WRITE_TEAM_DATA
+        return needed in member.permissions
+
+    def commit_condition(self, **kwargs: Any) -> Cond:
+        # Checked on the actor's own member item: its userId is the target exactly when
+        # they refresh their own.
+        target = self._target(kwargs)
+        own = actors.has_permission(Permission.READ_OWN_DATA)
+        if target is not None:
+            own = own & attr_eq("userId", target)
+        return actors.has_permission(Permission.WRITE_TEAM_DATA) | own
 
 
 @dataclass(frozen=True, slots=True)

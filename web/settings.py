@@ -24,6 +24,7 @@ from botocore.exceptions import InvalidRegionError
 from botocore.utils import is_valid_endpoint_url, is_valid_ipv6_endpoint_url, validate_region_name
 from strawberry.http.websocket_origin import normalize_origin
 
+from datastore.github_settings import GitHubConfig
 from datastore.organizations import PLANS
 
 log = logging.getLogger("devinsights.settings")
@@ -111,6 +112,16 @@ class Settings:
     subscription_recheck_seconds: float = 30.0
     default_plan: str = "free"
     analytics_min_group_size: int = 3
+    github_token: str | None = field(default=None, repr=False)
+    github_app_id: str | None = None
+    github_app_private_key: str | None = field(default=None, repr=False)
+    github_app_installation_id: str | None = None
+    github_api_url: str = "https://api.github.com"
+    github_timeout_seconds: float = 10.0
+    github_max_calls_per_person: int = 60
+    github_concurrency: int = 4
+    github_data_ttl_seconds: int = 24 * 3600
+    github_refresh_seconds: float = 0.0
     # Not an option: `serve --demo` turns it on, so a local frontend works out of the box.
     allow_local_origins: bool = False
 
@@ -136,6 +147,15 @@ class Settings:
             return hmac.new(self.jwt_secret.encode(), b"devinsights cursor key v1",
                             hashlib.sha256).digest()
         return _process_cursor_key()
+
+    def github_config(self) -> GitHubConfig:
+        return GitHubConfig(
+            api_url=self.github_api_url, token=self.github_token, app_id=self.github_app_id,
+            app_private_key=self.github_app_private_key,
+            app_installation_id=self.github_app_installation_id,
+            timeout_seconds=self.github_timeout_seconds,
+            max_calls_per_person=self.github_max_calls_per_person,
+            concurrency=self.github_concurrency)
 
     @property
     def cors(self) -> CorsPolicy:
@@ -176,7 +196,9 @@ def _check(s: Settings) -> None:
                                 "print(secrets.token_urlsafe(32))'")
     if s.jwt_jwks_url and not s.jwt_jwks_url.startswith(("https://", "http://")):
         raise SettingsError("DEVINSIGHTS_JWT_JWKS_URL must be an http(s) URL")
-    for timeout in ("jwks_timeout_seconds", "header_timeout_seconds", "body_timeout_seconds"):
+    _check_github(s)
+    for timeout in ("jwks_timeout_seconds", "header_timeout_seconds", "body_timeout_seconds",
+                    "github_timeout_seconds"):
         if not getattr(s, timeout) > 0:
             raise SettingsError("{name} must be more than 0", setting=timeout)
     if not s.jwt_org_claim:
@@ -197,7 +219,11 @@ def _check(s: Settings) -> None:
                          ("DEVINSIGHTS_MAX_VARIABLE_DEPTH", s.max_variable_depth),
                          ("DEVINSIGHTS_JWT_MAX_LIFETIME_SECONDS", s.jwt_max_lifetime_seconds),
                          ("DEVINSIGHTS_QUOTA_FLUSH_CALLS", s.quota_flush_calls),
-                         ("DEVINSIGHTS_ANALYTICS_MIN_GROUP_SIZE", s.analytics_min_group_size)):
+                         ("DEVINSIGHTS_ANALYTICS_MIN_GROUP_SIZE", s.analytics_min_group_size),
+                         ("DEVINSIGHTS_GITHUB_MAX_CALLS_PER_PERSON",
+                          s.github_max_calls_per_person),
+                         ("DEVINSIGHTS_GITHUB_CONCURRENCY", s.github_concurrency),
+                         ("DEVINSIGHTS_GITHUB_DATA_TTL_SECONDS", s.github_data_ttl_seconds)):
         if number < 1:
             raise SettingsError(f"{name} must be at least 1")
     if s.default_plan not in PLANS:
@@ -216,6 +242,27 @@ def _check(s: Settings) -> None:
     if not 0 <= s.port <= 65535:
         raise SettingsError(f"{{name}} must be between 0 and 65535 (0 picks a free port), not "
                             f"{s.port}", setting="port")
+
+
+def _check_github(s: Settings) -> None:
+    app = {"DEVINSIGHTS_GITHUB_APP_ID": s.github_app_id,
+           "DEVINSIGHTS_GITHUB_APP_PRIVATE_KEY": s.github_app_private_key,
+           "DEVINSIGHTS_GITHUB_APP_INSTALLATION_ID": s.github_app_installation_id}
+    given = [name for name, value in app.items() if value]
+    if given and len(given) < len(app):
+        missing = [name for name in app if name not in given]
+        raise SettingsError(f"a GitHub App needs {', '.join(app)}; {', '.join(missing)} "
+                            "is not set")
+    if given and s.github_token:
+        raise SettingsError("set either DEVINSIGHTS_GITHUB_TOKEN or a GitHub App "
+                            "(DEVINSIGHTS_GITHUB_APP_*), not both")
+    if not _is_endpoint(s.github_api_url):
+        raise SettingsError(f"{{name}} must be an http(s) URL such as https://api.github.com "
+                            "(GitHub Enterprise Server: https://HOST/api/v3), not "
+                            f"{s.github_api_url!r}", setting="github_api_url")
+    if s.github_refresh_seconds < 0:
+        raise SettingsError("{name} must not be negative (0 turns the scheduler off)",
+                            setting="github_refresh_seconds")
 
 
 def _is_endpoint(url: str) -> bool:
@@ -351,6 +398,35 @@ OPTIONS: tuple[Option, ...] = (
            "who may not see others) get; below it they are null (default 3; 1 turns it off)",
            parse=int),
 )
+GITHUB_OPTIONS: tuple[Option, ...] = (
+    Option("github_token", "DEVINSIGHTS_GITHUB_TOKEN",
+           "GitHub token the analytics are fetched with (read-only is enough; or use a "
+           "GitHub App below)"),
+    Option("github_app_id", "DEVINSIGHTS_GITHUB_APP_ID",
+           "GitHub App id, with its private key and installation id: the analytics are "
+           "fetched with the installation's token, renewed before it expires"),
+    Option("github_app_private_key", "DEVINSIGHTS_GITHUB_APP_PRIVATE_KEY",
+           "the GitHub App's PEM private key, or a path to its PEM file"),
+    Option("github_app_installation_id", "DEVINSIGHTS_GITHUB_APP_INSTALLATION_ID",
+           "the GitHub App's installation to act as"),
+    Option("github_api_url", "DEVINSIGHTS_GITHUB_API_URL",
+           "GitHub's REST API (default https://api.github.com; GitHub Enterprise Server: "
+           "https://HOST/api/v3)"),
+    Option("github_timeout_seconds", "DEVINSIGHTS_GITHUB_TIMEOUT_SECONDS",
+           "longest one GitHub request may take (default 10)", parse=float),
+    Option("github_max_calls_per_person", "DEVINSIGHTS_GITHUB_MAX_CALLS_PER_PERSON",
+           "most GitHub requests one person's refresh makes; what does not fit is left out "
+           "(default 60)", parse=int),
+    Option("github_concurrency", "DEVINSIGHTS_GITHUB_CONCURRENCY",
+           "most GitHub requests in flight at once, over every refresh (default 4)",
+           parse=int),
+    Option("github_data_ttl_seconds", "DEVINSIGHTS_GITHUB_DATA_TTL_SECONDS",
+           "how long fetched GitHub analytics are kept (default 86400, 24 h)", parse=int),
+    Option("github_refresh_seconds", "DEVINSIGHTS_GITHUB_REFRESH_SECONDS",
+           "run the analytics scheduler inside `serve` this often: it refreshes what "
+           "expires within twice this (default 0: off)", parse=float),
+)
+OPTIONS = OPTIONS + GITHUB_OPTIONS
 BY_NAME = {o.name: o for o in OPTIONS}
 EXPECTED: dict[Callable[[str], Any], str] = {int: "a whole number", float: "a number",
                                              _bool: "true or false"}
@@ -369,22 +445,23 @@ def from_env(environ: Mapping[str, str], **overrides: Any) -> Settings:
             expected = EXPECTED.get(option.parse, "a valid value")
             raise SettingsError(f"{option.env} must be {expected}, not {raw!r}") from None
     values.update({k: v for k, v in overrides.items() if v is not None})
-    public_key = values.get("jwt_public_key")
-    if isinstance(public_key, str) and not public_key.lstrip().startswith("-----BEGIN"):
-        values["jwt_public_key"] = _read_key_file(public_key)
+    for name in ("jwt_public_key", "github_app_private_key"):
+        key = values.get(name)
+        if isinstance(key, str) and not key.lstrip().startswith("-----BEGIN"):
+            values[name] = _read_key_file(key, BY_NAME[name].env)
     try:
         return Settings(**values)
     except TypeError as exc:
         raise SettingsError(str(exc)) from None
 
 
-def _read_key_file(path: str) -> str:
+def _read_key_file(path: str, env: str) -> str:
     try:
         with open(path, encoding="utf-8") as f:
             return f.read()
     except OSError as exc:
-        raise SettingsError(f"DEVINSIGHTS_JWT_PUBLIC_KEY is neither a PEM key nor a readable "
-                            f"file ({exc.strerror})") from None
+        raise SettingsError(f"{env} is neither a PEM key nor a readable file "
+                            f"({exc.strerror})") from None
 
 
 def add_flags(parser: argparse.ArgumentParser, names: Iterable[str]) -> None:

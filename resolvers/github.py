@@ -1,0 +1,83 @@
+"""The process's way to GitHub: one client and refresher, opened when a refresh first runs.
+
+Reads of the API never come here; gidgethub and httpx are imported on the first refresh
+(the mutation, the scheduler), not when the server starts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+from typing import TYPE_CHECKING
+
+from datastore.github_settings import GitHubConfig, GitHubNotConfigured
+from datastore.records import DAY_SECONDS
+from datastore.store import Store
+
+log = logging.getLogger("devinsights.github")
+
+if TYPE_CHECKING:
+    from datastore.github_api import GitHubClient
+    from datastore.github_refresh import Refresher
+
+
+class GitHubSource:
+    def __init__(self, config: GitHubConfig, *, ttl_seconds: int = DAY_SECONDS,
+                 org_concurrency: int = 2) -> None:
+        self.config = config
+        self.ttl_seconds, self.org_concurrency = ttl_seconds, org_concurrency
+        self._client: GitHubClient | None = None
+        self._refreshers: dict[int, Refresher] = {}
+        self._opening = asyncio.Lock()
+
+    @property
+    def configured(self) -> bool:
+        return self.config.configured
+
+    async def refresher(self, store: Store) -> Refresher:
+        """The refresher writing to ``store``; raises GitHubNotConfigured without
+        credentials."""
+        if not self.config.configured:
+            raise GitHubNotConfigured
+        async with self._opening:
+            if self._client is None:
+                from datastore.github_api import GitHubClient
+                self._client = await GitHubClient(self.config).__aenter__()
+            found = self._refreshers.get(id(store))
+            if found is None or found.store is not store:
+                from datastore.github_refresh import Refresher
+                found = self._refreshers[id(store)] = Refresher(
+                    store, self._client, ttl_seconds=self.ttl_seconds,
+                    org_concurrency=self.org_concurrency)
+            return found
+
+    async def close(self) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+            self._refreshers.clear()
+
+    async def run_scheduler(self, store: Store, interval_seconds: float) -> None:
+        """Refresh what expires within two intervals, every interval, until cancelled; a
+        spent rate limit puts the next run after its reset."""
+        from datastore.github_refresh import refresh_stale
+
+        while True:
+            pause = interval_seconds
+            try:
+                refresher = await self.refresher(store)
+                summary = await refresh_stale(refresher, await store.organization_ids(),
+                                              within_seconds=2 * interval_seconds)
+            except Exception as exc:  # the next run tries again; the server goes on
+                log.error("analytics refresh failed", extra={"fields": {
+                    "errorType": type(exc).__name__}})
+            else:
+                log.info("analytics refreshed", extra={"fields": {
+                    "refreshed": summary.refreshed, "unchanged": summary.unchanged,
+                    "failed": summary.failed, "apiCalls": summary.api_calls,
+                    "failures": summary.failures[:20]}})
+                if summary.rate_limited_until is not None:
+                    wait = (summary.rate_limited_until - dt.datetime.now(dt.UTC))
+                    pause = max(pause, wait.total_seconds())
+            await asyncio.sleep(pause)
