@@ -464,6 +464,11 @@ class GitHubData(Node):
     cached_at: datetime.datetime
     expires_at: datetime.datetime
     data_source: str
+    generation_time: str | None = strawberry.field(
+        description="How long computing this entry took, e.g. \"850ms\".")
+    api_calls_made: int | None = strawberry.field(
+        description="GitHub API requests this entry cost (conditional ones answered 304 "
+                    "included); null for entries recorded by a partner.")
     user_id: strawberry.Private[str | None]
 
     @strawberry.field(graphql_type=Optional["Member"])
@@ -512,8 +517,8 @@ class GitHubData(Node):
                     consecutive_work_days=_int(pt.get("consecutiveWorkDays")),
                     average_work_hours=_float(pt.get("averageWorkHours")))),
             cached_at=from_ms(g.cached_at), expires_at=from_seconds(g.expires_at),
-            data_source=g.data_source,
-            user_id=g.user_id,
+            data_source=g.data_source, generation_time=g.generation_time,
+            api_calls_made=g.api_calls_made, user_id=g.user_id,
         )
 
 

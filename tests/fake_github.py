@@ -249,6 +249,8 @@ def fake_github(users: dict[str, Documents] | None = None, **options: Any
     fake = FakeGitHub(users=dict(users or {}), **options)
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    # Accepted connections inherit it: without, each answer waits ~40 ms for a delayed ACK.
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     sock.bind(("127.0.0.1", 0))
     fake.url = f"http://127.0.0.1:{sock.getsockname()[1]}"
     server = uvicorn.Server(uvicorn.Config(fake.app(), log_config=None, access_log=False,
@@ -290,16 +292,25 @@ def issue_item(number: int, repo: str, created: str, *, closed: str | None = Non
     return item
 
 
-def person(login: str, *, commits: int, start: str = "2026-11-01T10:00:00Z",
+def days_ago(days: float, at: str = "10:00") -> str:
+    """An ISO time ``days`` before today at ``at`` UTC: tests stay inside the window."""
+    hour, minute = map(int, at.split(":"))
+    moment = dt.datetime.now(dt.UTC).replace(hour=hour, minute=minute, second=0,
+                                             microsecond=0) - dt.timedelta(days=days)
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def person(login: str, *, commits: int, start: str | None = None, step_hours: float = 1,
            repos: tuple[str, ...] = ("acme/api",), lines: int = 40, files: int = 3,
            pulls: int = 0, reviewed: int = 0, issues: int = 0) -> Documents:
-    """Documents of someone with ``commits`` commits an hour apart from ``start``, every
-    commit with its size, the repositories with their languages."""
-    begin = dt.datetime.fromisoformat(start)
+    """Documents of someone with ``commits`` commits ``step_hours`` apart from ``start``
+    (default 30 days ago), every commit with its size, the repositories with their
+    languages."""
+    begin = dt.datetime.fromisoformat(start or days_ago(30))
     items, details = [], {}
     for i in range(commits):
         sha = hashlib.sha1(f"{login}-{i}".encode(), usedforsecurity=False).hexdigest()
-        at = (begin + dt.timedelta(hours=i)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        at = (begin + dt.timedelta(hours=i * step_hours)).strftime("%Y-%m-%dT%H:%M:%SZ")
         repo = repos[i % len(repos)]
         items.append(commit_item(sha, at, repo))
         details[sha] = {"sha": sha, "stats": {"additions": lines, "deletions": 0,

@@ -22,9 +22,9 @@ from datastore.github_settings import (
     GitHubUnavailable,
     GitHubUserNotFound,
 )
-from tests.fake_github import TOKEN, Fault, FakeGitHub, fake_github, person
+from tests.fake_github import TOKEN, FakeGitHub, Fault, fake_github, person
 
-NOW = dt.datetime(2026, 12, 1, tzinfo=dt.UTC)
+NOW = dt.datetime.now(dt.UTC)  # person() dates its activity from today
 
 
 @pytest.fixture
