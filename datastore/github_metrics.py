@@ -19,19 +19,8 @@ brief, over the activity in ``[now - window_days, now]``:
 Percentages and sizes are rounded half up to integers, days and hours to one decimal. A value
 with nothing to average over is None, never a division by zero.
 
-Where a later step fills each field from GitHub's REST API (repository names "owner/name"):
-
-- ``Commit``: ``GET /repos/{repo}/commits?author={user}&since=&until=`` lists them
-  (``at`` = ``commit.author.date``: rebases rewrite the committer date);
-  ``GET /repos/{repo}/commits/{sha}`` gives ``stats.additions``, ``stats.deletions`` and
-  ``files_changed`` = the number of ``files``.
-- ``PullRequest``: ``GET /search/issues?q=author:{user}+type:pr+created:>={start}``:
-  ``created_at``, ``closed_at``, ``pull_request.merged_at``, ``repository_url``.
-- ``Issue``: ``GET /search/issues?q=author:{user}+type:issue+created:>={start}``.
-- ``Review``: ``GET /search/issues?q=reviewed-by:{user}+type:pr+updated:>={start}``, then
-  ``GET /repos/{repo}/pulls/{number}/reviews``: ``submitted_at`` of those by ``user.login``.
-- ``Repository``: ``GET /repos/{repo}/languages`` (bytes per language) for each repository the
-  commits and pull requests name.
+Where the history comes from: datastore/github_api.py fetches it from GitHub's REST API and
+datastore/github_history.py reads it (docs/analytics.md lists the requests).
 """
 
 from __future__ import annotations

@@ -20,7 +20,7 @@ from schema import permissions
 
 OURS = ("schema", "resolvers", "datastore", "web", "server")
 LIBRARIES = ("strawberry", "starlette", "graphql", "uvicorn", "jwt", "aiodataloader",
-             "botocore", "boto3")
+             "botocore", "boto3", "gidgethub", "httpx")
 
 
 def _modules(*packages: ModuleType) -> list[ModuleType]:
