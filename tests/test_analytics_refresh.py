@@ -10,6 +10,7 @@ import json
 import os
 import pty
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -189,3 +190,15 @@ def _wait_for(served: Served, message: str) -> list[dict[str, Any]]:
             assert found, f"no {message!r} log line"
             return found
         time.sleep(0.05)
+
+
+def test_serving_the_api_imports_no_github_client(tmp_path: Path) -> None:
+    probe = ("import sys, server\n"
+             "server.create_app(server.config.from_env({'DEVINSIGHTS_JWT_SECRET': 'x' * 32,"
+             " 'DEVINSIGHTS_GITHUB_TOKEN': 't'}))\n"
+             "print(sorted(m for m in ('gidgethub', 'httpx', 'datastore.github_api')"
+             " if m in sys.modules))\n")
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                            env=cli_env(tmp_path), timeout=60, check=False)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "[]\n"

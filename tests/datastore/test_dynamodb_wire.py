@@ -18,7 +18,7 @@ from datastore.errors import (
     TransactionRejected,
 )
 from datastore.keys import Key
-from datastore.store import Add, Put, RetryPolicy, Update, item_missing
+from datastore.store import Add, Put, Query, RetryPolicy, Update, item_missing
 from tests.conftest import TABLE
 from tests.dynamo_proxy import DynamoProxy
 
@@ -238,3 +238,17 @@ async def test_a_failed_conditional_write_is_counted_with_an_estimate_of_its_cos
     assert store.totals.failed == 1
     assert store.totals.write_units == 2  # DynamoDB does not report it; 1 WCU by its rule
     assert proxy.consumed["write"] == 2
+
+
+async def test_counts_and_the_organization_scan_are_charged_as_reads(
+        store: DynamoStore, proxy: DynamoProxy) -> None:
+    await store.put({"PK": ORG, "SK": ORG, "entityType": "ORGANIZATION"})
+    await store.put({"PK": ORG, "SK": "MEMBER#u1", "entityType": "MEMBER"})
+    written = store.totals.write_units
+
+    assert await store.count(Query(ORG)) == 2
+    assert await store.organization_ids() == [ORG.removeprefix("ORG#")]
+
+    assert store.totals.write_units == written  # a COUNT query was booked as writes
+    assert store.totals.read_units == pytest.approx(proxy.consumed["read"])
+    assert store.totals.read_units > 0
