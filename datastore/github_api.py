@@ -304,6 +304,10 @@ def _mapped(exc: BaseException, what: str, username: str | None) -> GitHubError 
         wait = _seconds(headers["retry-after"]) or 60.0
         return GitHubRateLimited(dt.datetime.now(dt.UTC) + dt.timedelta(seconds=wait),
                                  secondary=True)
+    if status == 403 and "secondary rate limit" in str(exc).lower():
+        # Without Retry-After, GitHub says to wait at least a minute.
+        return GitHubRateLimited(dt.datetime.now(dt.UTC) + dt.timedelta(minutes=1),
+                                 secondary=True)
     if status in (403, 429) and headers.get("x-ratelimit-remaining") == "0":
         reset = headers.get("x-ratelimit-reset", "")
         at = dt.datetime.fromtimestamp(int(reset), dt.UTC) if reset.isdigit() \
@@ -343,28 +347,29 @@ class _Person:
                 self.tally.left_out.append(f"{what} (GitHub answered {int(exc.status_code)})")
                 return None
 
-    async def _search(self, kind: str, query: str, **order: str) -> list[dict[str, Any]]:
+    async def _search(self, kind: str, query: str, *, pages: int | None = None,
+                      **order: str) -> list[dict[str, Any]]:
         url = f"/search/{kind}?" + urlencode({"q": query, **order, "per_page": PER_PAGE})
         found: list[dict[str, Any]] = []
         with _translated(f"the search {query!r}", username=self.username):
-            async for item in self._pages(url):
+            async for item in self._pages(url, pages or self.config.search_pages):
                 found.append(item)
         return found
 
-    async def _pages(self, url: str) -> AsyncIterator[dict[str, Any]]:
-        """The items of every page (``Link: rel="next"``), up to ``search_pages`` pages."""
-        most = self.config.search_pages * PER_PAGE
+    async def _pages(self, url: str, pages: int) -> AsyncIterator[dict[str, Any]]:
+        """The items of every page (``Link: rel="next"``), up to ``pages`` pages."""
+        most = pages * PER_PAGE
         path = url.split("?")[0]
-        pages = self.api.getiter(url, oauth_token=self.token, extra_headers=self.headers)
+        items = self.api.getiter(url, oauth_token=self.token, extra_headers=self.headers)
         try:
-            async with contextlib.aclosing(pages):
+            async with contextlib.aclosing(items):
                 seen = 0
-                async for item in pages:
-                    if seen == most:
-                        self.tally.left_out.append(f"results of {path} after {most}")
-                        return
+                async for item in items:
                     seen += 1
                     yield item
+                    if seen == most:  # stop before the next page is asked for
+                        self.tally.left_out.append(f"any results of {path} after {most}")
+                        return
         except _BudgetSpent:
             self.tally.left_out.append(f"later pages of {path}")
 
@@ -377,7 +382,7 @@ class _Person:
         try:
             documents["commits"] = await self._search(
                 "commits", f"author:{user} author-date:>={self.since}",
-                sort="author-date", order="desc")
+                pages=self.config.commit_pages, sort="author-date", order="desc")
             documents["pullRequests"] = await self._search(
                 "issues", f"author:{user} type:pr created:>={self.since}")
             documents["issues"] = await self._search(

@@ -20,7 +20,8 @@ class GitHubConfig:
     max_calls_per_person: int = 60
     concurrency: int = 4  # requests in flight at once, over every person and organization
     window_days: int = 365
-    search_pages: int = 3  # pages of 100 per search: commits, pull requests, issues, reviews
+    commit_pages: int = 10  # pages of 100 commits: 1,000 is all GitHub's search gives
+    search_pages: int = 3  # pages of 100 of the other searches: pull requests, issues, reviews
     commit_sizes: int = 30  # the newest commits whose size is fetched (one call each)
     languages_of: int = 10  # repositories (most commits first) whose languages are fetched
     secondary_wait_seconds: float = 60.0  # longest Retry-After waited out, once

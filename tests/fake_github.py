@@ -45,6 +45,7 @@ class Fault:
     times: int | None = None  # None: every time
     delay: float = 0.0
     headers: dict[str, str] = field(default_factory=dict)
+    message: str = "fault"
 
 
 @dataclass
@@ -135,7 +136,7 @@ class FakeGitHub:
             if fault.delay:
                 await asyncio.sleep(fault.delay)
             if fault.status != 200:
-                return answer(_json({"message": "fault"}, fault.status, fault.headers))
+                return answer(_json({"message": fault.message}, fault.status, fault.headers))
         if _token_of(request) not in self.tokens:
             return answer(_json({"message": "Bad credentials"}, 401))
         if self.remaining[resource] <= 0:

@@ -124,6 +124,26 @@ async def test_a_long_secondary_limit_is_not_waited_for(github: FakeGitHub) -> N
     assert caught.value.secondary
 
 
+async def test_a_secondary_limit_without_retry_after_waits_a_minute(
+        github: FakeGitHub) -> None:
+    github.faults.append(Fault("^/search/commits", status=403, message=(
+        "You have exceeded a secondary rate limit. Please wait a few minutes before you "
+        "try again.")))
+    with pytest.raises(GitHubRateLimited) as caught:
+        await fetch(github)
+    assert caught.value.secondary
+    assert caught.value.resets_at > dt.datetime.now(dt.UTC) + dt.timedelta(seconds=55)
+
+
+async def test_commits_are_fetched_up_to_all_that_github_s_search_returns(
+        github: FakeGitHub) -> None:
+    github.users["busy"] = person("busy", commits=1050, step_hours=0.25)
+    fetched = await fetch(github, "busy")
+    assert len(fetched.documents["commits"]) == 1000
+    assert len(github.requests_to("^/search/commits$")) == 10
+    assert "any results of /search/commits after 1000" in fetched.left_out
+
+
 async def test_an_unknown_user_is_a_user_not_found(github: FakeGitHub) -> None:
     with pytest.raises(GitHubUserNotFound, match="GitHub has no user 'nobody-here'"):
         await fetch(github, "nobody-here")
