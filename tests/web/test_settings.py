@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+from pathlib import Path
 
 import pytest
 
@@ -65,9 +66,28 @@ def test_secrets_have_no_flag_because_argv_is_public() -> None:
 
 
 def test_secrets_are_left_out_of_the_repr() -> None:
-    s = Settings(jwt_secret=SECRET, cursor_secret=SECRET)
+    s = Settings(jwt_secret=SECRET, cursor_secret=SECRET, github_token=SECRET)
+    app = Settings(github_app_id="1", github_app_private_key=SECRET,
+                   github_app_installation_id="2")
 
     assert SECRET not in repr(s)
+    assert SECRET not in repr(s.github_config())
+    assert SECRET not in repr(app) + repr(app.github_config())
+
+
+def test_a_github_app_s_key_is_read_from_its_file(tmp_path: Path) -> None:
+    key = tmp_path / "app.pem"
+    key.write_text("-----BEGIN PRIVATE KEY-----\nabc\n-----END PRIVATE KEY-----\n")
+    s = from_env({"DEVINSIGHTS_GITHUB_APP_ID": "12", "DEVINSIGHTS_GITHUB_APP_PRIVATE_KEY":
+                  str(key), "DEVINSIGHTS_GITHUB_APP_INSTALLATION_ID": "34",
+                  "DEVINSIGHTS_GITHUB_API_URL": "https://ghe.example/api/v3"})
+    config = s.github_config()
+
+    assert config.configured
+    assert (config.app_id, config.app_installation_id) == ("12", "34")
+    assert config.app_private_key == key.read_text()
+    assert config.api_url == "https://ghe.example/api/v3"
+    assert not Settings().github_config().configured
 
 
 @pytest.mark.parametrize(("environ", "says"), [
@@ -90,6 +110,18 @@ def test_secrets_are_left_out_of_the_repr() -> None:
     ({"DEVINSIGHTS_BODY_TIMEOUT_SECONDS": "-1"}, "DEVINSIGHTS_BODY_TIMEOUT_SECONDS"),
     ({"DEVINSIGHTS_MAX_VARIABLE_VALUES": "0"}, "DEVINSIGHTS_MAX_VARIABLE_VALUES"),
     ({"DEVINSIGHTS_MAX_VARIABLE_DEPTH": "0"}, "DEVINSIGHTS_MAX_VARIABLE_DEPTH"),
+    ({"DEVINSIGHTS_GITHUB_APP_ID": "1"}, "DEVINSIGHTS_GITHUB_APP_PRIVATE_KEY, "
+                                         "DEVINSIGHTS_GITHUB_APP_INSTALLATION_ID is not set"),
+    ({"DEVINSIGHTS_GITHUB_TOKEN": "t", "DEVINSIGHTS_GITHUB_APP_ID": "1",
+      "DEVINSIGHTS_GITHUB_APP_PRIVATE_KEY": "-----BEGIN x",
+      "DEVINSIGHTS_GITHUB_APP_INSTALLATION_ID": "2"},
+     "either DEVINSIGHTS_GITHUB_TOKEN or a GitHub App"),
+    ({"DEVINSIGHTS_GITHUB_API_URL": "api.github.com"}, "DEVINSIGHTS_GITHUB_API_URL must be"),
+    ({"DEVINSIGHTS_GITHUB_APP_PRIVATE_KEY": "/no/such.pem"},
+     "DEVINSIGHTS_GITHUB_APP_PRIVATE_KEY is neither a PEM key nor a readable file"),
+    ({"DEVINSIGHTS_GITHUB_MAX_CALLS_PER_PERSON": "0"}, "DEVINSIGHTS_GITHUB_MAX_CALLS_PER_PERSON"),
+    ({"DEVINSIGHTS_GITHUB_TIMEOUT_SECONDS": "0"}, "DEVINSIGHTS_GITHUB_TIMEOUT_SECONDS"),
+    ({"DEVINSIGHTS_GITHUB_REFRESH_SECONDS": "-1"}, "DEVINSIGHTS_GITHUB_REFRESH_SECONDS"),
 ])
 def test_a_bad_setting_is_refused_naming_the_variable(environ: dict[str, str],
                                                      says: str) -> None:
