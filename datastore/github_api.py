@@ -260,6 +260,9 @@ class GitHubClient:
         (datastore/github_history.py says which endpoint answers each). ``patient`` waits
         out a short secondary rate limit (the CLI, the scheduler); a person waiting for an
         answer gets GitHubRateLimited at once instead."""
+        searches_from = self.api.spent_until.get("search")
+        if searches_from is not None and searches_from > dt.datetime.now(dt.UTC):
+            raise GitHubRateLimited(searches_from, secondary=False)  # every person searches
         tally = Tally(self.config.max_calls_per_person,
                       self.config.secondary_wait_seconds if patient else 0.0)
         reset = _tally.set(tally)

@@ -186,33 +186,41 @@ async def refresh_stale(refresher: Refresher, org_ids: Sequence[str], *,
 
 async def _refresh_all(refresher: Refresher, due: list[Member], timezone: str,
                        summary: Summary, progress: Progress | None) -> None:
+    """``org_concurrency`` workers take the people in turn; after a spent rate limit they
+    try no one else."""
+    waiting = list(reversed(due))
     done = 0
 
-    async def one(member: Member) -> None:
+    async def worker() -> None:
         nonlocal done
-        label = f"{member.org_id}/{member.github_username}"
-        if summary.rate_limited_until is not None:
-            summary.failed += 1
-            summary.failures.append(f"{label}: not tried (rate limited)")
-        else:
-            try:
-                outcome = await refresher.refresh(member, timezone=timezone)
-            except GitHubError as exc:
-                if isinstance(exc, GitHubRateLimited) and not exc.secondary:
-                    summary.rate_limited_until = exc.resets_at
-                summary.api_calls += exc.api_calls
+        while waiting:
+            member = waiting.pop()
+            label = f"{member.org_id}/{member.github_username}"
+            if summary.rate_limited_until is not None:
                 summary.failed += 1
-                summary.failures.append(f"{label}: {exc}")
+                summary.failures.append(f"{label}: not tried (rate limited)")
             else:
-                summary.api_calls += outcome.api_calls
-                if outcome.changed:
-                    summary.refreshed += 1
-                else:
-                    summary.unchanged += 1
-        done += 1
-        if progress is not None:
-            progress(done, len(due), label)
+                await _refresh_one(refresher, member, timezone, summary, label)
+            done += 1
+            if progress is not None:
+                progress(done, len(due), label)
 
-    # Bounded by the refresher's per-organization slots; gathered so a slow person does
-    # not hold up the rest.
-    await asyncio.gather(*(one(m) for m in due))
+    await asyncio.gather(*(worker() for _ in range(refresher.org_concurrency)))
+
+
+async def _refresh_one(refresher: Refresher, member: Member, timezone: str, summary: Summary,
+                       label: str) -> None:
+    try:
+        outcome = await refresher.refresh(member, timezone=timezone)
+    except GitHubError as exc:
+        if isinstance(exc, GitHubRateLimited) and not exc.secondary:
+            summary.rate_limited_until = exc.resets_at
+        summary.api_calls += exc.api_calls
+        summary.failed += 1
+        summary.failures.append(f"{label}: {exc}")
+    else:
+        summary.api_calls += outcome.api_calls
+        if outcome.changed:
+            summary.refreshed += 1
+        else:
+            summary.unchanged += 1

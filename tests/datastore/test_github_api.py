@@ -92,8 +92,8 @@ async def test_a_spent_rate_limit_fails_with_its_reset_time_and_stops_sending(
         sent = len(github.seen)
         with pytest.raises(GitHubRateLimited):
             await client.fetch("bob", now=NOW)
-    # The second person's searches were not sent: only the user lookup (core) was.
-    assert [s.path for s in github.seen[sent:]] == ["/users/bob"]
+    # Every person searches: the next one is refused before any request.
+    assert github.seen[sent:] == []
 
 
 async def test_a_short_secondary_limit_is_waited_out_once(github: FakeGitHub) -> None:
