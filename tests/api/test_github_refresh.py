@@ -13,6 +13,7 @@ from datastore import demo, keys
 from datastore.github_settings import GitHubConfig
 from resolvers.github import GitHubSource
 from tests.api.conftest import ALICE, BOB, CHARLIE, DIANA, Api
+from tests.api.test_consistency import events, lose_the_next_transaction_answer
 from tests.fake_github import TOKEN, FakeGitHub, Fault, days_ago, fake_github, person
 
 REFRESH = """
@@ -172,3 +173,15 @@ async def test_without_github_credentials_the_server_says_how_to_configure_them(
     result = await refresh(api, BOB)
     assert result["__typename"] == "GitHubUnavailable"
     assert "DEVINSIGHTS_GITHUB_TOKEN" in str(result["message"])
+
+
+async def test_a_refresh_whose_answer_was_lost_succeeds_and_wrote_once(
+        live: Api, request: pytest.FixtureRequest) -> None:
+    before = await events(live.store, "github_data.refreshed", demo.DEMO_ORG)
+    lost = lose_the_next_transaction_answer(live, request)
+
+    result = await refresh(live, BOB)
+
+    assert result["__typename"] == "RefreshGitHubDataSuccess"
+    assert await events(live.store, "github_data.refreshed", demo.DEMO_ORG) == before + 1
+    assert lost() == 1
