@@ -138,3 +138,120 @@ def test_a_report_item_stays_under_a_fixed_bound_whatever_the_team_size(size: in
 
     assert size_bytes < REPORT_BOUND < MAX_ITEM_BYTES
     assert report.data["summary"]["needsSupportCount"] == size
+
+
+# The whole stored document, pinned: a change to its keys or values must be deliberate.
+
+
+def member(user_id: str, name: str, username: str | None,
+           status: MemberStatus = MemberStatus.ACTIVE) -> Member:
+    return Member(org_id=ORG, user_id=user_id, email=f"{user_id}@report.example", name=name,
+                  role=Role.MEMBER, status=status, github_username=username)
+
+
+def data_of(username: str, quality: float | None, risk: float | None, commits: int,
+            pull_requests: int, issues: int) -> GitHubData:
+    data: dict[str, Any] = {"metrics": {"totalCommits": commits,
+                                        "totalPullRequests": pull_requests,
+                                        "totalIssues": issues}}
+    if quality is not None:
+        data["codeQuality"] = {"overallScore": quality}
+    if risk is not None:
+        data["burnoutRisk"] = {"riskScore": risk}
+    return GitHubData(org_id=ORG, github_username=username, user_id=None, data=data,
+                      cached_at=0, expires_at=0, data_source="test")
+
+
+# Two top performers (one outstanding), two who need support and are at critical risk, one
+# at high risk, one with data but no scores, one without data, one without a username, and
+# one suspended person whose data must count for nothing.
+MIXED_TEAM = [
+    member("user-ada", "Ada Lovelace", "ada"), member("user-ben", "Ben Okafor", "ben"),
+    member("user-cleo", "Cleo Park", "cleo"), member("user-dev", "Dev Patel", "dev"),
+    member("user-eve", "Eve Moreau", "eve"), member("user-finn", "Finn Berg", None),
+    member("user-gus", "Gus Silva", "gus", MemberStatus.SUSPENDED),
+    member("user-hal", "Hal Jordan", "hal"),
+]
+MIXED_DATA = {
+    "ada": data_of("ada", 9.0, 2.0, 120, 14, 3), "ben": data_of("ben", 8.2, 6.5, 80, 9, 4),
+    "cleo": data_of("cleo", 6.1, 8.4, 30, 2, 7), "dev": data_of("dev", 5.0, 9.1, 12, 1, 0),
+    "gus": data_of("gus", 1.0, 10.0, 500, 50, 50),
+    "hal": GitHubData(org_id=ORG, github_username="hal", user_id=None,
+                      data={"metrics": {"totalCommits": 7}}, cached_at=0, expires_at=0,
+                      data_source="test"),
+}
+MIXED_REPORT: dict[str, Any] = {
+    "teamHealth": 5.7,
+    "summary": {"totalMembers": 8, "activeMembers": 7, "analyzedMembers": 4,
+                "averageCodeQuality": 7.1, "averageBurnoutRisk": 6.5, "totalCommits": 249,
+                "totalPullRequests": 26, "totalIssues": 14, "needsSupportCount": 2,
+                "burnoutRiskCount": 3, "aggregateGroupSize": 4},
+    "topPerformers": [
+        {"userId": "user-ada", "name": "Ada Lovelace", "codeQuality": 9.0, "commits": 120,
+         "contributions": "Outstanding"},
+        {"userId": "user-ben", "name": "Ben Okafor", "codeQuality": 8.2, "commits": 80,
+         "contributions": "Strong"}],
+    "needsSupport": [
+        {"userId": "user-dev", "name": "Dev Patel", "codeQuality": 5.0,
+         "recommendation": "Pair programming with a senior engineer"},
+        {"userId": "user-cleo", "name": "Cleo Park", "codeQuality": 6.1,
+         "recommendation": "Pair programming with a senior engineer"}],
+    "burnoutRisks": [
+        {"userId": "user-dev", "name": "Dev Patel", "riskScore": 9.1, "severity": "CRITICAL",
+         "urgency": "Immediate action required"},
+        {"userId": "user-cleo", "name": "Cleo Park", "riskScore": 8.4, "severity": "CRITICAL",
+         "urgency": "Immediate action required"},
+        {"userId": "user-ben", "name": "Ben Okafor", "riskScore": 6.5, "severity": "HIGH",
+         "urgency": "Check in this week"}],
+    "recommendations": [
+        {"priority": "URGENT", "category": "Burnout Prevention",
+         "action": "Talk with Dev Patel, Cleo Park about workload this week",
+         "userIds": ["user-dev", "user-cleo"]},
+        {"priority": "HIGH", "category": "Team Development",
+         "action": "Pair members who need support with senior engineers", "userIds": []},
+        {"priority": "MEDIUM", "category": "Data Coverage",
+         "action": "Record GitHub data for 3 member(s) without analytics", "userIds": []}],
+}
+EMPTY_REPORT: dict[str, Any] = {
+    "teamHealth": None,
+    "summary": {"totalMembers": 0, "activeMembers": 0, "analyzedMembers": 0,
+                "averageCodeQuality": None, "averageBurnoutRisk": None, "totalCommits": 0,
+                "totalPullRequests": 0, "totalIssues": 0, "needsSupportCount": 0,
+                "burnoutRiskCount": 0, "aggregateGroupSize": 0},
+    "topPerformers": [], "needsSupport": [], "burnoutRisks": [], "recommendations": [],
+}
+RISING_TEAM = [member("user-ada", "Ada Lovelace", "ada"), member("user-ben", "Ben Okafor", "ben")]
+RISING_DATA = {"ada": data_of("ada", 7.5, 6.0, 10, 1, 1), "ben": data_of("ben", None, 7.9, 5, 0, 2)}
+RISING_REPORT: dict[str, Any] = {
+    "teamHealth": 5.7,
+    "summary": {"totalMembers": 2, "activeMembers": 2, "analyzedMembers": 1,
+                "averageCodeQuality": 7.5, "averageBurnoutRisk": 7.0, "totalCommits": 15,
+                "totalPullRequests": 1, "totalIssues": 3, "needsSupportCount": 0,
+                "burnoutRiskCount": 2, "aggregateGroupSize": 1},
+    "topPerformers": [], "needsSupport": [],
+    "burnoutRisks": [
+        {"userId": "user-ben", "name": "Ben Okafor", "riskScore": 7.9, "severity": "HIGH",
+         "urgency": "Check in this week"},
+        {"userId": "user-ada", "name": "Ada Lovelace", "riskScore": 6.0, "severity": "HIGH",
+         "urgency": "Check in this week"}],
+    "recommendations": [
+        {"priority": "HIGH", "category": "Burnout Prevention",
+         "action": "Rebalance work for members with rising risk", "userIds": []},
+        {"priority": "MEDIUM", "category": "Data Coverage",
+         "action": "Record GitHub data for 1 member(s) without analytics", "userIds": []}],
+}
+
+
+@pytest.mark.parametrize(("people", "found", "expected"), [
+    pytest.param(MIXED_TEAM, MIXED_DATA, MIXED_REPORT, id="mixed-team"),
+    pytest.param([], {}, EMPTY_REPORT, id="no-one"),
+    pytest.param(RISING_TEAM, RISING_DATA, RISING_REPORT, id="rising-risk-only"),
+])
+def test_the_stored_report_document_is_exactly_this_for_a_fixed_team(
+        people: list[Member], found: dict[str, GitHubData], expected: dict[str, Any]) -> None:
+    report = compute_report(people, found)
+
+    assert report == expected
+    # Key order too: it is the stored item's attribute order.
+    assert list(report) == list(expected)
+    assert list(report["summary"]) == list(expected["summary"])
