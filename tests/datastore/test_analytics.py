@@ -6,7 +6,17 @@ from typing import Any
 
 import pytest
 
-from datastore.analytics import LISTED_PEOPLE, compute_report
+from datastore import analytics as report_steps
+from datastore.analytics import (
+    LISTED_PEOPLE,
+    Analyzed,
+    GroupSizes,
+    Ranked,
+    Scores,
+    compute_report,
+    group,
+    scores_of,
+)
 from datastore.records import GitHubData, Member, MemberStatus, Role, TeamReport
 from datastore.store import MAX_ITEM_BYTES, item_size
 
@@ -138,6 +148,163 @@ def test_a_report_item_stays_under_a_fixed_bound_whatever_the_team_size(size: in
 
     assert size_bytes < REPORT_BOUND < MAX_ITEM_BYTES
     assert report.data["summary"]["needsSupportCount"] == size
+
+
+# The steps, each on its own: scoring
+
+
+def cached(data: dict[str, Any], username: str = "gh-00000") -> GitHubData:
+    return GitHubData(org_id=ORG, github_username=username, user_id=None, data=data,
+                      cached_at=0, expires_at=0, data_source="test")
+
+
+def test_the_scores_are_read_from_their_places_in_the_github_data() -> None:
+    data = cached({"codeQuality": {"overallScore": 8.5}, "burnoutRisk": {"riskScore": 4},
+                   "metrics": {"totalCommits": 1234, "totalPullRequests": 67,
+                               "totalIssues": 23}})
+
+    assert scores_of(data) == Scores(quality=8.5, risk=4.0, commits=1234, pull_requests=67,
+                                     issues=23)
+
+
+@pytest.mark.parametrize("code_quality", [
+    None, 8.5, "8.5", {"overallScore": "8.5"}, {"overallScore": True}, {"overallScore": None},
+    {"overallScore": [8.5]}, {},
+], ids=["absent", "a-bare-number", "a-string", "a-numeric-string", "a-boolean", "null",
+        "a-list", "no-score"])
+def test_a_score_that_is_absent_or_not_a_number_reads_as_none(code_quality: Any) -> None:
+    data = {} if code_quality is None else {"codeQuality": code_quality}
+
+    assert scores_of(cached(data)).quality is None
+
+
+def test_counts_not_recorded_read_as_zero_and_fractions_are_cut() -> None:
+    data = cached({"metrics": {"totalCommits": 12.9, "totalIssues": False}})
+
+    assert scores_of(data) == Scores(quality=None, risk=None, commits=12, pull_requests=0,
+                                     issues=0)
+
+
+def test_only_active_members_with_data_are_analyzed_in_the_members_order() -> None:
+    people = [person(2), person(0), person(1)]
+    found = {"gh-00000": cached({}, "gh-00000"), "gh-00002": cached({}, "gh-00002")}
+
+    analyzed = report_steps.analyzed_members(people, found)
+
+    assert [a.member.user_id for a in analyzed] == ["user-00002", "user-00000"]
+
+
+# Grouping
+
+
+def scored(i: int, quality: float | None = None, risk: float | None = None,
+           commits: int = 0) -> Analyzed:
+    return Analyzed(person(i), Scores(quality=quality, risk=risk, commits=commits,
+                                      pull_requests=0, issues=0))
+
+
+def placed(ranked: list[Ranked]) -> list[tuple[str, float]]:
+    return [(r.person.member.user_id, r.score) for r in ranked]
+
+
+def test_top_performers_are_those_of_8_or_more_the_best_first_ties_by_user_id() -> None:
+    team = [scored(3, 8.0), scored(1, 9.5), scored(2, 7.99), scored(0, 8.0), scored(4)]
+
+    assert placed(report_steps.top_performers(team)) == [
+        ("user-00001", 9.5), ("user-00000", 8.0), ("user-00003", 8.0)]
+
+
+def test_those_who_need_support_are_those_under_7_the_lowest_first() -> None:
+    team = [scored(0, 6.9), scored(1, 7.0), scored(2, 2.0), scored(3), scored(4, 6.9)]
+
+    assert placed(report_steps.needs_support(team)) == [
+        ("user-00002", 2.0), ("user-00000", 6.9), ("user-00004", 6.9)]
+
+
+def test_burnout_risks_are_those_of_6_or_more_the_highest_first() -> None:
+    team = [scored(0, risk=6.0), scored(1, risk=5.99), scored(2, risk=9.0), scored(3, 9.0)]
+
+    assert placed(report_steps.burnout_risks(team)) == [("user-00002", 9.0), ("user-00000", 6.0)]
+
+
+@pytest.mark.parametrize(("team", "sizes", "smallest"), [
+    ([], GroupSizes(quality=0, risk=0, data=0), 0),
+    ([scored(0)], GroupSizes(quality=0, risk=0, data=1), 1),
+    ([scored(0, 8.0, 2.0), scored(1, 7.0), scored(2)], GroupSizes(quality=2, risk=1, data=3),
+     1),
+    ([scored(0, 8.0, 2.0), scored(1, 7.0, 3.0)], GroupSizes(quality=2, risk=2, data=2), 2),
+], ids=["no-one", "data-without-scores", "one-with-risk", "everyone-scored"])
+def test_each_aggregate_is_taken_over_its_own_group_and_the_smallest_nonempty_one_counts(
+        team: list[Analyzed], sizes: GroupSizes, smallest: int) -> None:
+    assert report_steps.group_sizes(team) == sizes
+    assert sizes.smallest == smallest
+
+
+def test_one_person_can_be_in_several_groups_and_each_group_is_kept_whole() -> None:
+    team = [scored(i, 1.0, 9.0) for i in range(LISTED_PEOPLE + 5)]
+
+    groups = group(team)
+
+    assert len(groups.needs_support) == len(groups.burnout_risks) == LISTED_PEOPLE + 5
+    assert groups.top_performers == []
+
+
+# Summary
+
+
+def test_the_summary_counts_people_and_sums_up_those_analyzed() -> None:
+    people = [person(0), person(1), person(2), person(3, status=MemberStatus.SUSPENDED)]
+    analyzed = [scored(0, 9.0, 7.0, commits=10), scored(1, 6.0, commits=5)]
+
+    totals = report_steps.summary(people, people[:3], analyzed, group(analyzed))
+
+    assert totals == {"totalMembers": 4, "activeMembers": 3, "analyzedMembers": 2,
+                      "averageCodeQuality": 7.5, "averageBurnoutRisk": 7.0,
+                      "totalCommits": 15, "totalPullRequests": 0, "totalIssues": 0,
+                      "needsSupportCount": 1, "burnoutRiskCount": 1, "aggregateGroupSize": 1}
+
+
+@pytest.mark.parametrize(("quality", "risk", "health"), [
+    (None, None, None), (None, 9.0, None), (8.0, 2.0, 8.0), (7.0, 5.0, 6.2), (6.0, None, 7.6),
+    (10.0, 0.0, 10.0), (0.0, 10.0, 0.0),
+])
+def test_team_health_weighs_mean_quality_and_inverted_mean_risk_six_to_four(
+        quality: float | None, risk: float | None, health: float | None) -> None:
+    assert report_steps.team_health(quality, risk) == health
+
+
+# Recommendations
+
+
+def ranked(i: int, risk: float) -> Ranked:
+    return Ranked(scored(i, risk=risk), risk)
+
+
+@pytest.mark.parametrize(("risks", "expected"), [
+    ([], None),
+    ([7.9, 6.0], {"priority": "HIGH", "category": "Burnout Prevention",
+                  "action": "Rebalance work for members with rising risk", "userIds": []}),
+    ([9.0, 8.0, 7.0], {"priority": "URGENT", "category": "Burnout Prevention",
+                       "action": "Talk with Person Number 00000, Person Number 00001 about "
+                                 "workload this week",
+                       "userIds": ["user-00000", "user-00001"]}),
+], ids=["no-one-at-risk", "rising-risk", "critical-risk"])
+def test_the_burnout_recommendation_names_only_those_at_critical_risk(
+        risks: list[float], expected: dict[str, Any] | None) -> None:
+    burnout = [ranked(i, k) for i, k in enumerate(risks)]
+
+    assert report_steps.burnout_recommendation(burnout) == expected
+
+
+def test_recommendations_come_most_urgent_first_and_only_when_there_is_cause() -> None:
+    some = group([scored(0, 5.0, 9.0)])
+    none = group([scored(0, 7.5, 1.0)])
+
+    assert [r["category"] for r in report_steps.recommendations(some, 2)] == [
+        "Burnout Prevention", "Team Development", "Data Coverage"]
+    assert report_steps.recommendations(none, 0) == []
+    assert [r["userIds"] for r in report_steps.recommendations(some, 2)] == [
+        ["user-00000"], [], []]
 
 
 # The whole stored document, pinned: a change to its keys or values must be deliberate.
