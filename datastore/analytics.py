@@ -3,8 +3,12 @@
 A team report is one item, so its size must not grow with the team: DynamoDB refuses items
 over 400 KB (about 4,500 people listed in full), and every read of the latest report pays
 for its whole size. The people lists are therefore capped (the most urgent first) and the
-summary counts everyone: ``needsSupportCount`` and ``burnoutRiskCount`` say how many the
-capped lists stand for.
+summary counts everyone: ``needsSupportCount``, ``burnoutRiskCount`` and ``withoutDataCount``
+say how many the capped lists stand for.
+
+A report says whom it could not analyze (``withoutData``, each with a NoDataReason) rather than
+silently leaving them out. GitHub data past its ``expiresAt`` is one of those reasons, never a
+source of scores: DynamoDB may still return such an item until its TTL deletes it.
 
 Each recommendation records whom it names (``userIds``, empty for a team-wide one), so the API
 can tell a per-person recommendation from a team-wide one without reading its text.
@@ -13,10 +17,11 @@ can tell a per-person recommendation from a team-wide one without reading its te
 from __future__ import annotations
 
 import dataclasses
+import enum
 import re
 import statistics
 import uuid
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,7 +36,7 @@ NEEDS_SUPPORT_SCORE = 7.0
 BURNOUT_RISK_SCORE = 6.0
 CRITICAL_RISK_SCORE = 8.0
 TOP_PERFORMERS = 5
-LISTED_PEOPLE = 20  # per list: needsSupport, burnoutRisks
+LISTED_PEOPLE = 20  # per list: needsSupport, burnoutRisks, withoutData
 NAMED_IN_ACTION = 3  # people a recommendation names before "and N more"
 
 
@@ -117,6 +122,54 @@ def analyzed_members(active: Iterable[Member], analytics: Mapping[str, GitHubDat
     """The members with GitHub data (``analytics`` by username), in the members' order."""
     return [Analyzed(m, scores_of(analytics[m.github_username])) for m in active
             if m.github_username and m.github_username in analytics]
+
+
+# Who has no current data, and why
+
+
+def current_data(found: Iterable[GitHubData], now: int
+                 ) -> tuple[dict[str, GitHubData], frozenset[str]]:
+    """The data still current at ``now`` (epoch seconds) by username, and the usernames
+    whose data has expired: at its ``expiresAt`` it is gone, by the store's rule, although
+    DynamoDB may return it until TTL deletes it."""
+    found = list(found)
+    return ({d.github_username: d for d in found if d.expires_at > now},
+            frozenset(d.github_username for d in found if d.expires_at <= now))
+
+
+class NoDataReason(enum.StrEnum):
+    """Why a report has no current GitHub data of an active member; in this order in the
+    report, the one only a person can fix first."""
+
+    NO_GITHUB_USERNAME = "NO_GITHUB_USERNAME"
+    NO_DATA = "NO_DATA"  # never recorded, or deleted by TTL
+    EXPIRED = "EXPIRED"
+
+
+@dataclass(frozen=True, slots=True)
+class WithoutData:
+    member: Member
+    reason: NoDataReason
+
+
+def reason_without_data(member: Member, analytics: Mapping[str, GitHubData],
+                        expired: Collection[str]) -> NoDataReason | None:
+    """Why ``member`` has no current data (None: they have)."""
+    username = member.github_username
+    if not username:
+        return NoDataReason.NO_GITHUB_USERNAME
+    if username in analytics:
+        return None
+    return NoDataReason.EXPIRED if username in expired else NoDataReason.NO_DATA
+
+
+def without_data(active: Iterable[Member], analytics: Mapping[str, GitHubData],
+                 expired: Collection[str]) -> list[WithoutData]:
+    """The members with no current data, by reason (NoDataReason's order), then user id."""
+    found = [WithoutData(m, r) for m in active
+             if (r := reason_without_data(m, analytics, expired)) is not None]
+    order = list(NoDataReason)
+    return sorted(found, key=lambda w: (order.index(w.reason), w.member.user_id))
 
 
 # Grouping
@@ -210,7 +263,7 @@ def _mean(values: Iterable[float | None]) -> float | None:
 
 
 def summary(people: Sequence[Member], active: Sequence[Member], analyzed: Sequence[Analyzed],
-            groups: Groups) -> dict[str, Any]:
+            groups: Groups, missing: Sequence[WithoutData]) -> dict[str, Any]:
     """The team in numbers: how many people, and the aggregates of the analyzed ones."""
     return {
         "totalMembers": len(people), "activeMembers": len(active),
@@ -223,6 +276,7 @@ def summary(people: Sequence[Member], active: Sequence[Member], analyzed: Sequen
         "needsSupportCount": len(groups.needs_support),
         "burnoutRiskCount": len(groups.burnout_risks),
         "aggregateGroupSize": groups.sizes.smallest,
+        "withoutDataCount": len(missing),
     }
 
 
@@ -256,6 +310,10 @@ def _burnout_risk(r: Ranked) -> dict[str, Any]:
     return {"userId": m.user_id, "name": m.name, "riskScore": r.score,
             "severity": "CRITICAL" if critical else "HIGH",
             "urgency": "Immediate action required" if critical else "Check in this week"}
+
+
+def _without_data(w: WithoutData) -> dict[str, Any]:
+    return {"userId": w.member.user_id, "name": w.member.name, "reason": str(w.reason)}
 
 
 # Recommendations
@@ -304,14 +362,16 @@ def recommendations(groups: Groups, unanalyzed: int) -> list[dict[str, Any]]:
     return [r for r in found if r is not None]
 
 
-def compute_report(people: Iterable[Member], analytics: Mapping[str, GitHubData],
-                   ) -> dict[str, Any]:
-    """The team report document from the members and their GitHub data by username."""
+def compute_report(people: Iterable[Member], analytics: Mapping[str, GitHubData], *,
+                   expired: Collection[str] = frozenset()) -> dict[str, Any]:
+    """The team report document from the members and their current GitHub data by username;
+    ``expired`` names the usernames whose data has expired (see current_data)."""
     people = list(people)
     active = [m for m in people if m.status is MemberStatus.ACTIVE]
     analyzed = analyzed_members(active, analytics)
+    missing = without_data(active, analytics, expired)
     groups = group(analyzed)
-    totals = summary(people, active, analyzed, groups)
+    totals = summary(people, active, analyzed, groups, missing)
     return {
         "teamHealth": team_health(totals["averageCodeQuality"], totals["averageBurnoutRisk"]),
         "summary": totals,
@@ -319,10 +379,11 @@ def compute_report(people: Iterable[Member], analytics: Mapping[str, GitHubData]
         "needsSupport": [_needs_support(r) for r in groups.needs_support[:LISTED_PEOPLE]],
         "burnoutRisks": [_burnout_risk(r) for r in groups.burnout_risks[:LISTED_PEOPLE]],
         "recommendations": recommendations(groups, len(active) - groups.sizes.quality),
+        "withoutData": [_without_data(w) for w in missing[:LISTED_PEOPLE]],
     }
 
 
-PEOPLE_LISTS = ("topPerformers", "needsSupport", "burnoutRisks")
+PEOPLE_LISTS = ("topPerformers", "needsSupport", "burnoutRisks", "withoutData")
 
 
 def recommendation_subjects(recommendation: Mapping[str, Any], report: Mapping[str, Any]
@@ -357,14 +418,16 @@ async def generate_team_report(store: Store, actor: Actor, report_date: str, *,
     people = [Member.from_item(i) for i in await store.query_all(
         dataclasses.replace(members.list_query(org_id), consistent=True))]
     usernames = {m.github_username for m in people if m.github_username}
+    # Expired items too (as DynamoDB returns them until TTL deletes them): to say "expired".
     found = await store.batch_get([keys.github_data(org_id, u) for u in sorted(usernames)],
-                                  consistent=True)
-    analytics = {d.github_username: d for d in map(GitHubData.from_item, found.values())}
+                                  consistent=True, include_expired=True)
+    now = store.now_seconds()
+    analytics, expired = current_data(map(GitHubData.from_item, found.values()), now)
     report = TeamReport(
         org_id=org_id, report_date=report_date, report_id="report-" + uuid.uuid4().hex[:12],
         report_type="daily", generated_by=actor.user_id, generated_by_name=actor.member.name,
-        data=compute_report(people, analytics), generated_at=now_ms(),
-        expires_at=store.now_seconds() + ttl_seconds,
+        data=compute_report(people, analytics, expired=expired), generated_at=now_ms(),
+        expires_at=now + ttl_seconds,
     )
     e = activity.event(store, org_id, actor.user_id, "team_report.generated", report_date)
     await actor.transact(store, [Put(report.to_item()), activity.put_event(e)])

@@ -6,19 +6,28 @@ from typing import Any
 
 import pytest
 
+from datastore import activity, keys, members
 from datastore import analytics as report_steps
+from datastore.actors import acting
 from datastore.analytics import (
     LISTED_PEOPLE,
     Analyzed,
     GroupSizes,
+    NoDataReason,
     Ranked,
     Scores,
+    WithoutData,
     compute_report,
+    generate_team_report,
     group,
+    record_github_data,
     scores_of,
 )
 from datastore.records import GitHubData, Member, MemberStatus, Role, TeamReport
-from datastore.store import MAX_ITEM_BYTES, item_size
+from datastore.store import MAX_ITEM_BYTES, Store, item_size
+from tests.conftest import Clock
+from tests.datastore import conftest as store_org
+from tests.datastore.conftest import open_org
 
 ORG = "org-report"
 # A report item of any team stays well under this (DynamoDB's limit is 400 KB).
@@ -256,12 +265,15 @@ def test_the_summary_counts_people_and_sums_up_those_analyzed() -> None:
     people = [person(0), person(1), person(2), person(3, status=MemberStatus.SUSPENDED)]
     analyzed = [scored(0, 9.0, 7.0, commits=10), scored(1, 6.0, commits=5)]
 
-    totals = report_steps.summary(people, people[:3], analyzed, group(analyzed))
+    missing = [WithoutData(person(2), NoDataReason.NO_DATA)]
+
+    totals = report_steps.summary(people, people[:3], analyzed, group(analyzed), missing)
 
     assert totals == {"totalMembers": 4, "activeMembers": 3, "analyzedMembers": 2,
                       "averageCodeQuality": 7.5, "averageBurnoutRisk": 7.0,
                       "totalCommits": 15, "totalPullRequests": 0, "totalIssues": 0,
-                      "needsSupportCount": 1, "burnoutRiskCount": 1, "aggregateGroupSize": 1}
+                      "needsSupportCount": 1, "burnoutRiskCount": 1, "aggregateGroupSize": 1,
+                      "withoutDataCount": 1}
 
 
 @pytest.mark.parametrize(("quality", "risk", "health"), [
@@ -305,6 +317,120 @@ def test_recommendations_come_most_urgent_first_and_only_when_there_is_cause() -
     assert report_steps.recommendations(none, 0) == []
     assert [r["userIds"] for r in report_steps.recommendations(some, 2)] == [
         ["user-00000"], [], []]
+
+
+# Who has no current data, and why
+
+
+def expiring(username: str, expires_at: int) -> GitHubData:
+    return GitHubData(org_id=ORG, github_username=username, user_id=None, data={},
+                      cached_at=0, expires_at=expires_at, data_source="test")
+
+
+def test_data_is_current_until_its_expires_at_and_expired_from_then_on() -> None:
+    found = [expiring("before", 1001), expiring("at", 1000), expiring("after", 999)]
+
+    current, expired = report_steps.current_data(found, 1000)
+
+    assert list(current) == ["before"]
+    assert expired == {"at", "after"}
+
+
+@pytest.mark.parametrize(("username", "reason"), [
+    (None, NoDataReason.NO_GITHUB_USERNAME), ("", NoDataReason.NO_GITHUB_USERNAME),
+    ("gh-current", None), ("gh-expired", NoDataReason.EXPIRED),
+    ("gh-never", NoDataReason.NO_DATA),
+])
+def test_the_reason_a_member_has_no_current_data(username: str | None,
+                                                 reason: NoDataReason | None) -> None:
+    someone = member("user-x", "X", username)
+    current = {"gh-current": expiring("gh-current", 2000)}
+
+    assert report_steps.reason_without_data(someone, current, {"gh-expired"}) is reason
+
+
+def test_those_without_data_come_by_reason_then_user_id() -> None:
+    people = [member("user-b", "B", "gh-b"), member("user-d", "D", None),
+              member("user-a", "A", "gh-a"), member("user-c", "C", None),
+              member("user-e", "E", "gh-e")]
+
+    found = report_steps.without_data(people, {"gh-e": expiring("gh-e", 2000)}, {"gh-b"})
+
+    assert [(w.member.user_id, w.reason) for w in found] == [
+        ("user-c", NoDataReason.NO_GITHUB_USERNAME), ("user-d", NoDataReason.NO_GITHUB_USERNAME),
+        ("user-a", NoDataReason.NO_DATA), ("user-b", NoDataReason.EXPIRED)]
+
+
+def test_expired_data_is_not_scored_and_its_member_is_listed_as_expired() -> None:
+    people = [member("user-ann", "Ann Expired", "ann"), member("user-bo", "Bo Current", "bo")]
+    current = {"bo": data_of("bo", 5.0, 2.0, 3, 0, 0)}
+
+    report = compute_report(people, current, expired={"ann"})
+
+    assert report["withoutData"] == [
+        {"userId": "user-ann", "name": "Ann Expired", "reason": "EXPIRED"}]
+    assert report["summary"]["withoutDataCount"] == 1
+    assert (report["summary"]["analyzedMembers"], report["summary"]["averageCodeQuality"],
+            report["topPerformers"]) == (1, 5.0, [])
+
+
+def test_suspended_members_are_not_listed_without_data() -> None:
+    people = [member("user-s", "Sus Pended", None, MemberStatus.SUSPENDED)]
+
+    report = compute_report(people, {})
+
+    assert (report["withoutData"], report["summary"]["withoutDataCount"]) == ([], 0)
+
+
+def test_the_list_of_those_without_data_is_capped_and_the_count_says_how_many() -> None:
+    people = [person(i) for i in range(LISTED_PEOPLE + 7)]
+
+    report = compute_report(people, {})
+
+    assert len(report["withoutData"]) == LISTED_PEOPLE
+    assert report["withoutData"][0] == {"userId": "user-00000", "name": "Person Number 00000",
+                                        "reason": "NO_DATA"}
+    assert report["summary"]["withoutDataCount"] == LISTED_PEOPLE + 7
+
+
+# generate_team_report reads the store: expired data is read, said, and not scored
+
+
+async def join_as(store: Store, user_id: str, username: str | None) -> None:
+    someone = Member(org_id=store_org.ORG, user_id=user_id, email=f"{user_id}@acme.example",
+                     name=user_id, role=Role.MEMBER, status=MemberStatus.ACTIVE, joined_at=1,
+                     github_username=username)
+    await members.add(store, someone, activity.event(store, store_org.ORG, store_org.OWNER,
+                                                     "member.added", user_id))
+
+
+def quality_data(quality: float, commits: int) -> dict[str, Any]:
+    return {"codeQuality": {"overallScore": quality}, "metrics": {"totalCommits": commits}}
+
+
+async def test_a_generated_report_scores_current_data_only_and_names_who_has_none(
+        store: Store, clock: Clock) -> None:
+    admin = acting(await open_org(store))  # the owner has no GitHub username
+    for user_id, username in (("user-ann", "ann"), ("user-bo", "bo"), ("user-cy", None)):
+        await join_as(store, user_id, username)
+    await record_github_data(store, admin, "ann", quality_data(9.5, 500), user_id="user-ann",
+                             data_source="test", ttl_seconds=60)
+    clock.advance(60)  # at its expiresAt: expired, though no TTL has deleted it yet
+    await record_github_data(store, admin, "bo", quality_data(5.0, 7), user_id="user-bo",
+                             data_source="test")
+    assert await store.get(keys.github_data(store_org.ORG, "ann"), consistent=True,
+                           include_expired=True) is not None
+
+    report = (await generate_team_report(store, admin, "2030-01-01")).data
+
+    assert report["withoutData"] == [
+        {"userId": "user-cy", "name": "user-cy", "reason": "NO_GITHUB_USERNAME"},
+        {"userId": store_org.OWNER, "name": "Olive Owner", "reason": "NO_GITHUB_USERNAME"},
+        {"userId": "user-ann", "name": "user-ann", "reason": "EXPIRED"}]
+    summary = report["summary"]
+    assert (summary["analyzedMembers"], summary["averageCodeQuality"],
+            summary["totalCommits"], summary["withoutDataCount"]) == (1, 5.0, 7, 3)
+    assert report["topPerformers"] == []
 
 
 # The whole stored document, pinned: a change to its keys or values must be deliberate.
@@ -352,7 +478,7 @@ MIXED_REPORT: dict[str, Any] = {
     "summary": {"totalMembers": 8, "activeMembers": 7, "analyzedMembers": 4,
                 "averageCodeQuality": 7.1, "averageBurnoutRisk": 6.5, "totalCommits": 249,
                 "totalPullRequests": 26, "totalIssues": 14, "needsSupportCount": 2,
-                "burnoutRiskCount": 3, "aggregateGroupSize": 4},
+                "burnoutRiskCount": 3, "aggregateGroupSize": 4, "withoutDataCount": 2},
     "topPerformers": [
         {"userId": "user-ada", "name": "Ada Lovelace", "codeQuality": 9.0, "commits": 120,
          "contributions": "Outstanding"},
@@ -378,14 +504,18 @@ MIXED_REPORT: dict[str, Any] = {
          "action": "Pair members who need support with senior engineers", "userIds": []},
         {"priority": "MEDIUM", "category": "Data Coverage",
          "action": "Record GitHub data for 3 member(s) without analytics", "userIds": []}],
+    "withoutData": [
+        {"userId": "user-finn", "name": "Finn Berg", "reason": "NO_GITHUB_USERNAME"},
+        {"userId": "user-eve", "name": "Eve Moreau", "reason": "NO_DATA"}],
 }
 EMPTY_REPORT: dict[str, Any] = {
     "teamHealth": None,
     "summary": {"totalMembers": 0, "activeMembers": 0, "analyzedMembers": 0,
                 "averageCodeQuality": None, "averageBurnoutRisk": None, "totalCommits": 0,
                 "totalPullRequests": 0, "totalIssues": 0, "needsSupportCount": 0,
-                "burnoutRiskCount": 0, "aggregateGroupSize": 0},
+                "burnoutRiskCount": 0, "aggregateGroupSize": 0, "withoutDataCount": 0},
     "topPerformers": [], "needsSupport": [], "burnoutRisks": [], "recommendations": [],
+    "withoutData": [],
 }
 RISING_TEAM = [member("user-ada", "Ada Lovelace", "ada"), member("user-ben", "Ben Okafor", "ben")]
 RISING_DATA = {"ada": data_of("ada", 7.5, 6.0, 10, 1, 1), "ben": data_of("ben", None, 7.9, 5, 0, 2)}
@@ -394,7 +524,7 @@ RISING_REPORT: dict[str, Any] = {
     "summary": {"totalMembers": 2, "activeMembers": 2, "analyzedMembers": 1,
                 "averageCodeQuality": 7.5, "averageBurnoutRisk": 7.0, "totalCommits": 15,
                 "totalPullRequests": 1, "totalIssues": 3, "needsSupportCount": 0,
-                "burnoutRiskCount": 2, "aggregateGroupSize": 1},
+                "burnoutRiskCount": 2, "aggregateGroupSize": 1, "withoutDataCount": 0},
     "topPerformers": [], "needsSupport": [],
     "burnoutRisks": [
         {"userId": "user-ben", "name": "Ben Okafor", "riskScore": 7.9, "severity": "HIGH",
@@ -406,6 +536,7 @@ RISING_REPORT: dict[str, Any] = {
          "action": "Rebalance work for members with rising risk", "userIds": []},
         {"priority": "MEDIUM", "category": "Data Coverage",
          "action": "Record GitHub data for 1 member(s) without analytics", "userIds": []}],
+    "withoutData": [],
 }
 
 
