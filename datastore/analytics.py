@@ -76,8 +76,9 @@ async def latest_team_report(store: Store, org_id: str) -> TeamReport | None:
     return TeamReport.from_item(item) if item else None
 
 
-# The team report, in steps: score each analyzed person, group them, sum the team up,
-# recommend. Each step is pure, so each is tested on its own (tests/datastore/test_analytics.py).
+# The team report, in steps: score each analyzed person, say who has no current data and
+# why, group the analyzed, sum the team up, recommend. Each step is pure, so each is tested on
+# its own (tests/datastore/test_analytics.py).
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,7 +112,7 @@ def scores_of(data: GitHubData) -> Scores:
 
 @dataclass(frozen=True, slots=True)
 class Analyzed:
-    """An active member with GitHub data, and its scores."""
+    """An active member with current GitHub data, and its scores."""
 
     member: Member
     scores: Scores
