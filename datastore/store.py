@@ -453,29 +453,32 @@ class Store(abc.ABC):
             return None
         return item
 
-    async def batch_get(self, wanted: Sequence[Key], *, consistent: bool = False
-                        ) -> dict[Key, Item]:
-        """Get many items by key; absent and expired items are simply missing from the result.
+    async def batch_get(self, wanted: Sequence[Key], *, consistent: bool = False,
+                        include_expired: bool = False) -> dict[Key, Item]:
+        """Get many items by key; absent items, and expired ones unless ``include_expired``,
+        are simply missing from the result.
 
         Throttling and unprocessed keys share one retry budget per chunk of 100 keys.
         """
         unique = list(dict.fromkeys(wanted))
         chunks = [unique[i:i + BATCH_GET_LIMIT] for i in range(0, len(unique), BATCH_GET_LIMIT)]
         if len(chunks) == 1:  # the usual case: no task to schedule
-            return await self._batch_chunk(chunks[0], consistent)
+            return await self._batch_chunk(chunks[0], consistent, include_expired)
         found: dict[Key, Item] = {}
-        for part in await asyncio.gather(*(self._batch_chunk(c, consistent) for c in chunks)):
+        for part in await asyncio.gather(*(self._batch_chunk(c, consistent, include_expired)
+                                           for c in chunks)):
             found.update(part)
         return found
 
-    async def _batch_chunk(self, pending: list[Key], consistent: bool) -> dict[Key, Item]:
+    async def _batch_chunk(self, pending: list[Key], consistent: bool, include_expired: bool
+                           ) -> dict[Key, Item]:
         found: dict[Key, Item] = {}
         attempts = self.retry.start("batch_get")
         while pending:
             batch: RawBatch = await self._call(
                 "batch_get", RawBatchGet(tuple(pending), consistent), attempts)
             for item in batch.items:
-                if self._alive(item):
+                if include_expired or self._alive(item):
                     found[Key(item["PK"], item["SK"])] = item
             pending = batch.unprocessed
             if pending:

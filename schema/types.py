@@ -66,6 +66,15 @@ class Severity(enum.Enum):
     CRITICAL = "CRITICAL"
 
 
+# The domain's own enum, not a copy: one vocabulary for the stored report and the schema.
+strawberry.enum(
+    analytics.NoDataReason,
+    description="Why a report has no current GitHub data of an active member: "
+                "`NO_GITHUB_USERNAME`, their membership has no `githubUsername`; `NO_DATA`, "
+                "none is recorded (or it expired and was deleted); `EXPIRED`, it is past its "
+                "`expiresAt`, so no longer used.")
+
+
 @strawberry.enum
 class Priority(enum.Enum):
     URGENT = "URGENT"
@@ -539,15 +548,19 @@ def _aggregate(description: str) -> Any:
                             extensions=[access.Aggregate()])
 
 
-@strawberry.type(description="The team in numbers. `totalMembers`, `activeMembers` and "
-                             "`analyzedMembers` count people and are always shown; every "
-                             "other field is an aggregate of the analyzed people's analytics.")
+@strawberry.type(description="The team in numbers. `totalMembers`, `activeMembers`, "
+                             "`analyzedMembers` and `withoutDataCount` count people and are "
+                             "always shown; every other field is an aggregate of the analyzed "
+                             "people's analytics.")
 class ReportSummary:
     total_members: int
     active_members: int
     analyzed_members: int = strawberry.field(
         description="The active members with a code-quality score; with fewer than the "
                     "minimum group size, the aggregates are withheld from some callers.")
+    without_data_count: int | None = strawberry.field(
+        description="The active members with no current GitHub data; `withoutData` lists at "
+                    "most 20 of them. Null for a report made before it was counted.")
     average_code_quality: float | None = _aggregate("Mean code-quality score.")
     average_burnout_risk: float | None = _aggregate("Mean burnout-risk score.")
     total_commits: int | None = _aggregate("Commits of everyone analyzed.")
@@ -588,6 +601,27 @@ class ReportPerson:
                    urgency=p.get("urgency"))
 
 
+@strawberry.type(description="An active member a report has no current GitHub data of, so in "
+                             "none of its scores. " + ONLY_VISIBLE)
+class ReportPersonWithoutData:
+    user_id: strawberry.ID
+    name: str
+    reason: analytics.NoDataReason
+
+    @strawberry.field(graphql_type=Optional["Member"])
+    def member(self, info: strawberry.Info) -> Maybe[Member]:
+        return member_of(info, str(self.user_id))
+
+    @classmethod
+    def from_dict(cls, p: dict[str, Any]) -> ReportPersonWithoutData | None:
+        """None for an entry whose reason this version does not know."""
+        reason = _enum(analytics.NoDataReason, p.get("reason"))
+        if reason is None:
+            return None
+        return cls(user_id=strawberry.ID(str(p.get("userId", ""))),
+                   name=str(p.get("name", "")), reason=reason)
+
+
 @strawberry.type
 class Recommendation:
     priority: Priority
@@ -618,6 +652,11 @@ class TeamReport(Node):
     burnout_risks: list[ReportPerson] = _people(
         "Burnout risk of 6 or more, the highest first, at most 20 "
         "(`summary.burnoutRiskCount` counts them all).")
+    without_data: list[ReportPersonWithoutData] = _people(
+        "The active members with no current GitHub data, so in none of the scores: by "
+        "reason (no GitHub username, none recorded, expired), at most 20 "
+        "(`summary.withoutDataCount` counts them all). Empty for a report made before it "
+        "listed them.")
     recommendations: list[Recommendation] = strawberry.field(
         description="What to do next. Viewers, and members while `allowMembersViewOthers` "
                     "is off, get only the team-wide ones and those naming only themselves, "
@@ -652,6 +691,7 @@ class TeamReport(Node):
                 total_members=_int(s.get("totalMembers")) or 0,
                 active_members=_int(s.get("activeMembers")) or 0,
                 analyzed_members=_int(s.get("analyzedMembers")) or 0,
+                without_data_count=_int(s.get("withoutDataCount")),
                 average_code_quality=_float(s.get("averageCodeQuality")),
                 average_burnout_risk=_float(s.get("averageBurnoutRisk")),
                 total_commits=_int(s.get("totalCommits")) or 0,
@@ -664,6 +704,8 @@ class TeamReport(Node):
                 group_size=group),
             top_performers=people("topPerformers"), needs_support=people("needsSupport"),
             burnout_risks=people("burnoutRisks"),
+            without_data=[w for p in d.get("withoutData") or [] if isinstance(p, dict)
+                          and (w := ReportPersonWithoutData.from_dict(p)) is not None],
             recommendations=[Recommendation(
                 priority=_enum(Priority, x.get("priority")) or Priority.MEDIUM,
                 category=str(x.get("category", "")), action=str(x.get("action", "")),

@@ -157,15 +157,17 @@ async def growing_team(api: Api, members_view_others: bool = True) -> AsyncItera
 
 GITHUB_DATA = "githubUsername codeQuality { overallScore } burnoutRisk { riskScore }"
 REPORT = """teamHealth
-  summary { totalMembers activeMembers analyzedMembers averageCodeQuality averageBurnoutRisk
-            totalCommits totalPullRequests totalIssues needsSupportCount burnoutRiskCount }
+  summary { totalMembers activeMembers analyzedMembers withoutDataCount averageCodeQuality
+            averageBurnoutRisk totalCommits totalPullRequests totalIssues needsSupportCount
+            burnoutRiskCount }
   topPerformers { userId name codeQuality commits contributions }
   needsSupport { userId name codeQuality recommendation }
   burnoutRisks { userId name riskScore severity urgency }
+  withoutData { userId name reason }
   recommendations { priority category action }"""
 AGGREGATES = ("averageCodeQuality", "averageBurnoutRisk", "totalCommits", "totalPullRequests",
               "totalIssues", "needsSupportCount", "burnoutRiskCount")
-PEOPLE_LISTS = ("topPerformers", "needsSupport", "burnoutRisks")
+PEOPLE_LISTS = ("topPerformers", "needsSupport", "burnoutRisks", "withoutData")
 
 
 async def report_of(api: Api, caller: Caller) -> dict[str, Any]:
@@ -293,7 +295,7 @@ async def lists_own_entry_only(api: Api, caller: Caller, full: dict[str, Any]) -
 
 async def lists_no_one(api: Api, caller: Caller, full: dict[str, Any]) -> None:
     mine = await report_of(api, caller)
-    assert [mine[n] for n in PEOPLE_LISTS] == [[], [], []]
+    assert [mine[n] for n in PEOPLE_LISTS] == [[] for _ in PEOPLE_LISTS]
 
 
 async def all_per_person_recommendations(api: Api, caller: Caller, full: dict[str, Any]
@@ -399,6 +401,13 @@ async def test_the_seeded_reports_hold_what_the_table_is_about(api: Api) -> None
             {CHARLIE.user_id}]
         assert team_wide(seen[analyzed])
     assert {p["userId"] for n in PEOPLE_LISTS for p in seen[4][n]} == set(NAMES)
+    # Those not yet analyzed are listed without data, so that list has entries to withhold
+    # and, for Charlie at first, his own to show; their count is a count of people, shown
+    # like analyzedMembers even below the minimum group size.
+    assert [[p["userId"] for p in seen[n]["withoutData"]] for n in (1, 2, 3, 4)] == [
+        [ALICE.user_id, CHARLIE.user_id, DIANA.user_id], [ALICE.user_id, DIANA.user_id],
+        [DIANA.user_id], []]
+    assert [seen[n]["summary"]["withoutDataCount"] for n in (1, 2, 3, 4)] == [3, 2, 1, 0]
 
 
 # The two findings of issue 11, as reported

@@ -638,6 +638,18 @@ async def test_expired_items_are_invisible_to_batch_get(store: Store, clock: Clo
     assert set(found) == {key("GITHUB_DATA#new"), key("GITHUB_DATA#forever")}
 
 
+async def test_batch_get_returns_expired_items_not_yet_deleted_when_asked_to(
+        store: Store, clock: Clock) -> None:
+    now = int(clock())
+    await put_all(store, [make("GITHUB_DATA#old", expiresAt=now - 1),
+                          make("GITHUB_DATA#new", expiresAt=now + 3600)])
+
+    found = await store.batch_get([key("GITHUB_DATA#old"), key("GITHUB_DATA#new"),
+                                   key("GITHUB_DATA#never")], include_expired=True)
+
+    assert set(found) == {key("GITHUB_DATA#old"), key("GITHUB_DATA#new")}
+
+
 async def test_expired_items_are_invisible_to_query_and_its_paging(store: Store,
                                                                    clock: Clock) -> None:
     now = int(clock())
