@@ -84,7 +84,7 @@ def test_the_installed_wheel_serves_graphiql_and_every_asset_it_references(
     with zipfile.ZipFile(wheel) as archive:
         names = set(archive.namelist())
     assert {"web/static/graphiql/manifest.json", "web/static/graphiql/graphql-ws.min.js",
-            "schema/schema.graphql"} <= names
+            "schema/schema.graphql", "datastore/fixtures/github_demo.json"} <= names
     assert not [n for n in names if n.startswith("web/assets/") or n == "build_graphiql.py"]
     if (ROOT / "schema" / "possibleTypes.json").exists():
         assert "schema/possibleTypes.json" in names
