@@ -2,16 +2,26 @@
 
 Loading is idempotent: running it again leaves one organization with the same people, and
 refreshes the time-limited items (GitHub data, the team report) so the demo never looks empty.
+The demo members' GitHub data is computed from a bundled, GitHub-shaped activity history
+(datastore/fixtures/github_demo.json) by the code real accounts go through.
 """
 
 from __future__ import annotations
 
 import datetime
+import functools
+import json
+import time
 from collections import Counter
+from collections.abc import Mapping
+from importlib import resources
+from types import MappingProxyType
 from typing import Any
 
 from datastore import analytics, keys, members, organizations
 from datastore.actors import acting
+from datastore.github_history import moment, read_history, shifted
+from datastore.github_metrics import History, compute
 from datastore.invitations import hash_token
 from datastore.records import (
     DAY_SECONDS,
@@ -45,32 +55,36 @@ PEOPLE: list[dict[str, Any]] = [
      "role": Role.VIEWER, "github_username": None, "preferences": {}},
 ]
 
-BOB_GITHUB_DATA: dict[str, Any] = {
-    "codeQuality": {
-        "overallScore": 8.5, "rating": "Excellent",
-        "analysis": "Consistently high-quality code with excellent practices.",
-        "issues": ["Occasional large commits (>50 files) - 8% of total"],
-        "recommendations": ["Continue current practices", "Consider mentoring junior developers",
-                            "Document complex architectural decisions"],
-        "strengths": ["Consistent commit frequency (daily)",
-                      "High code review participation (reviews 80% of team PRs)",
-                      "Fast issue resolution (avg 2.3 days)", "Clean commit messages"],
-    },
-    "metrics": {
-        "totalCommits": 1234, "totalRepositories": 5, "totalPullRequests": 67,
-        "totalIssues": 23, "averageCommitSize": 12, "largeCommitPercentage": 8,
-        "averagePRMergeTime": 2.1, "issueResolutionRate": 92,
-        "languages": {"JavaScript": 45, "TypeScript": 30, "Python": 15, "Go": 10},
-        "activityPeriod": {"start": "2024-01-15", "end": "2025-01-24"},
-        "commitFrequency": {"daily": 6.2, "weekly": 43.4, "monthly": 187},
-    },
-    "burnoutRisk": {
-        "riskScore": 4.2, "riskLevel": "LOW", "confidence": 82,
-        "patterns": {"lateNightCommits": 15, "weekendWork": 10, "consecutiveWorkDays": 7,
-                     "averageWorkHours": 8},
-        "healthStatus": "HEALTHY",
-    },
-}
+# The demo's GitHub activity, as GitHub's REST API answers it; scripts/make_github_fixture.py
+# writes it. The analytics are computed from it by the code that serves real accounts.
+GITHUB_FIXTURE = "fixtures/github_demo.json"
+GITHUB_FIXTURE_SOURCE = f"bundled demo fixture (datastore/{GITHUB_FIXTURE})"
+
+
+@functools.cache
+def recorded_histories() -> tuple[datetime.datetime, Mapping[str, History]]:
+    """When the bundled fixture was recorded, and the history of each person in it."""
+    text = resources.files("datastore").joinpath(GITHUB_FIXTURE).read_text(encoding="utf-8")
+    fixture = json.loads(text)
+    recorded = moment(fixture.get("recordedAt"), f"{GITHUB_FIXTURE} recordedAt")
+    return recorded, MappingProxyType({username: read_history(username, documents)
+                                       for username, documents in fixture["users"].items()})
+
+
+def fixture_github_data(username: str, *, timezone: str, now: datetime.datetime
+                        ) -> dict[str, Any]:
+    """``username``'s analytics from the bundled fixture, its history moved to end in the
+    week before ``now``, with times of day read in the organization's ``timezone``."""
+    recorded, histories = recorded_histories()
+    if username not in histories:
+        raise LookupError(f"{GITHUB_FIXTURE} has no history for {username!r}: add them to "
+                          "scripts/make_github_fixture.py and run it")
+    # By whole weeks, so every commit keeps its weekday and time of day (what the burnout
+    # risk reads); the fixture spans less than the window minus a week, so nothing leaves it
+    # and the demo shows the same figures whichever day it is loaded.
+    week = datetime.timedelta(weeks=1)
+    history = shifted(histories[username], (now - recorded) // week * week)
+    return compute(history, timezone=timezone, now=now)
 
 
 def synthetic_github_data(i: int) -> dict[str, Any]:
@@ -94,20 +108,20 @@ def synthetic_github_data(i: int) -> dict[str, Any]:
 
 async def load_demo(store: Store) -> str:
     """Load the example organization ``org-xyz-789``; returns its id."""
-    if await organizations.get(store, DEMO_ORG, consistent=True) is None:
+    org = await organizations.get(store, DEMO_ORG, consistent=True)
+    if org is None:
         alice = PEOPLE[0]
-        await organizations.create(store, DEMO_ORG, "My Startup", DEMO_ADMIN, alice["email"],
-                                   alice["name"], plan="pro", max_members=100,
-                                   github_username=alice["github_username"])
+        org, _admin = await organizations.create(
+            store, DEMO_ORG, "My Startup", DEMO_ADMIN, alice["email"], alice["name"],
+            plan="pro", max_members=100, github_username=alice["github_username"])
         await store.update(keys.member(DEMO_ORG, DEMO_ADMIN),
                            [Set("preferences", alice["preferences"])])
         await _add_people(store, DEMO_ORG, [_member(DEMO_ORG, p) for p in PEOPLE[1:]])
     now_s = store.now_seconds()
-    await store.put(GitHubData(
-        org_id=DEMO_ORG, github_username="bob-senior", user_id="user-bob-002",
-        data=BOB_GITHUB_DATA, cached_at=now_ms(), expires_at=now_s + DAY_SECONDS,
-        data_source="REAL GitHub API", generation_time="850ms", api_calls_made=15,
-    ).to_item())
+    timezone = org.settings.get("timezone") or "UTC"
+    for person in PEOPLE:
+        if person["github_username"]:
+            await store.put(_fixture_github_data(person, timezone, now_s).to_item())
     invite_key = keys.invitation(DEMO_ORG, "invite-abc-123")
     if await store.get(invite_key, consistent=True) is None:
         await store.put(Invitation(
@@ -144,6 +158,17 @@ async def load_team(store: Store, org_id: str, size: int) -> str:
         await store.transact([Put(i) for i in items])
     await _refresh_report(store, org_id)
     return org_id
+
+
+def _fixture_github_data(person: dict[str, Any], timezone: str, now_s: int) -> GitHubData:
+    started = time.perf_counter()
+    data = fixture_github_data(person["github_username"], timezone=timezone,
+                               now=datetime.datetime.fromtimestamp(now_s, datetime.UTC))
+    took = round((time.perf_counter() - started) * 1000)
+    return GitHubData(org_id=DEMO_ORG, github_username=person["github_username"],
+                      user_id=person["user_id"], data=data, cached_at=now_ms(),
+                      expires_at=now_s + DAY_SECONDS, data_source=GITHUB_FIXTURE_SOURCE,
+                      generation_time=f"{took}ms", api_calls_made=0)
 
 
 def _member(org_id: str, p: dict[str, Any]) -> Member:

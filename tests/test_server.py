@@ -37,6 +37,9 @@ from web.settings import Settings, SettingsError
 
 SECRET = "cli-tests-hs256-secret-0123456789abcdefgh"
 VIEWER = {"query": "{ viewer { name role } organization { name } }"}
+DASHBOARD = {"query": "{ teamReport { summary { analyzedMembers } } teamGitHubData { edges { "
+                      "node { githubUsername codeQuality { rating } burnoutRisk { riskLevel } "
+                      "} } } }"}
 POSSIBLE_TYPES_FILE = SCHEMA_FILE.with_name(POSSIBLE_TYPES_NAME)
 VITE = "http://localhost:5173"
 
@@ -123,6 +126,8 @@ def test_serve_demo_prints_a_url_and_a_token_that_work_and_stops_cleanly(
         wait_until_ready(served.url)
         response = httpx.post(f"{served.url}/graphql", json=VIEWER, timeout=10,
                               headers={"Authorization": f"Bearer {served.token}"})
+        dashboard = httpx.post(f"{served.url}/graphql", json=DASHBOARD, timeout=10,
+                               headers={"Authorization": f"Bearer {served.token}"})
         page = httpx.get(f"{served.url}/graphql", headers={"Accept": "text/html"})
         local = httpx.options(f"{served.url}/graphql", headers=preflight_from(VITE))
 
@@ -132,6 +137,17 @@ def test_serve_demo_prints_a_url_and_a_token_that_work_and_stops_cleanly(
 
     assert response.json() == {"data": {"viewer": {"name": "Alice Developer", "role": "ADMIN"},
                                         "organization": {"name": "My Startup"}}}
+    # A full dashboard: everyone with a GitHub username analyzed, from the bundled fixture.
+    assert dashboard.json() == {"data": {
+        "teamReport": {"summary": {"analyzedMembers": 3}},
+        "teamGitHubData": {"edges": [
+            {"node": {"githubUsername": "alice-dev", "codeQuality": {"rating": "Good"},
+                      "burnoutRisk": {"riskLevel": "LOW"}}},
+            {"node": {"githubUsername": "bob-senior", "codeQuality": {"rating": "Excellent"},
+                      "burnoutRisk": {"riskLevel": "CRITICAL"}}},
+            {"node": {"githubUsername": "charlie-junior",
+                      "codeQuality": {"rating": "Needs Improvement"},
+                      "burnoutRisk": {"riskLevel": "MEDIUM"}}}]}}}
     assert page.status_code == 200
     assert local.headers["access-control-allow-origin"] == VITE
     cors = [line for line in served.lines if line.startswith("CORS:")]

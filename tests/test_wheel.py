@@ -84,7 +84,7 @@ def test_the_installed_wheel_serves_graphiql_and_every_asset_it_references(
     with zipfile.ZipFile(wheel) as archive:
         names = set(archive.namelist())
     assert {"web/static/graphiql/manifest.json", "web/static/graphiql/graphql-ws.min.js",
-            "schema/schema.graphql"} <= names
+            "schema/schema.graphql", "datastore/fixtures/github_demo.json"} <= names
     assert not [n for n in names if n.startswith("web/assets/") or n == "build_graphiql.py"]
     if (ROOT / "schema" / "possibleTypes.json").exists():
         assert "schema/possibleTypes.json" in names
@@ -102,8 +102,10 @@ def test_the_installed_wheel_serves_graphiql_and_every_asset_it_references(
             references = re.findall(r'(?:src|href)="(/graphiql/assets/[^"]+)"', page.text)
             manifest_response = client.get(f"{ASSET_PREFIX}manifest.json")
             assets = {ref: client.get(ref) for ref in references}
-            viewer = client.post("/graphql", json={"query": "{ viewer { name } }"},
-                                 headers={"Authorization": f"Bearer {served.token}"})
+            # The demo's analytics come from the fixture the wheel ships.
+            viewer = client.post("/graphql", headers={"Authorization": f"Bearer {served.token}"},
+                                 json={"query": "{ viewer { name } "
+                                                "teamReport { summary { analyzedMembers } } }"})
         os.kill(served.process.pid, signal.SIGTERM)  # ours alone; serve_process reaps it
         served.process.wait(timeout=20)
     print(f"wheel built in {built - started:.1f} s, installed in {installed - built:.1f} s")
@@ -118,7 +120,8 @@ def test_the_installed_wheel_serves_graphiql_and_every_asset_it_references(
         name = ref.removeprefix(ASSET_PREFIX)
         assert response.status_code == 200, ref
         assert sha256(response.content) == manifest["files"][name]["sha256"], ref
-    assert viewer.json() == {"data": {"viewer": {"name": "Alice Developer"}}}
+    assert viewer.json() == {"data": {"viewer": {"name": "Alice Developer"},
+                                      "teamReport": {"summary": {"analyzedMembers": 3}}}}
 
 
 def _env(home: Path, **extra: str) -> dict[str, str]:

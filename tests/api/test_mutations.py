@@ -431,11 +431,12 @@ async def test_record_github_data_caches_it_for_a_day(api: Api, clock: Clock) ->
 
 
 async def test_record_github_data_validates_scores(api: Api) -> None:
+    key = keys.github_data(demo.DEMO_ORG, "charlie-junior")
+    before = await api.store.get(key, consistent=True)  # the demo's
     result = await mutate(api, "recordGitHubData", GITHUB_INPUT % ("charlie-junior", "11"),
                           "... on ValidationError { field }")
     assert (result["code"], result["field"]) == ("VALIDATION", "codeQuality.overallScore")
-    assert await api.store.get(
-        keys.github_data(demo.DEMO_ORG, "charlie-junior"), consistent=True) is None
+    assert await api.store.get(key, consistent=True) == before
 
 
 async def test_record_github_data_is_denied_for_someone_elses_username(api: Api) -> None:
@@ -447,8 +448,14 @@ async def test_record_github_data_is_denied_for_someone_elses_username(api: Api)
 # generateTeamReport
 
 
+REPORT_INPUT = ('input: {githubUsername: "%s", codeQuality: {overallScore: %s}, '
+                "metrics: {totalCommits: %d}, burnoutRisk: {riskScore: %s}}")
+
+
 async def test_generate_team_report_computes_it_from_cached_data(api: Api) -> None:
-    await mutate(api, "recordGitHubData", GITHUB_INPUT % ("charlie-junior", "6.2"))
+    for person in (("alice-dev", "7.5", 300, "6.5"), ("bob-senior", "8.5", 1234, "4.2"),
+                   ("charlie-junior", "6.2", 10, "8.6")):
+        await mutate(api, "recordGitHubData", REPORT_INPUT % person)
     result = await mutate(api, "generateTeamReport", 'input: {date: "2025-01-24"}',
                           "... on GenerateTeamReportSuccess { teamReport { reportDate "
                           "teamHealth "
@@ -458,11 +465,12 @@ async def test_generate_team_report_computes_it_from_cached_data(api: Api) -> No
                           "generatedBy { name } } }")
     report = result["teamReport"]
     assert report["reportDate"] == "2025-01-24"
-    assert report["summary"] == {"analyzedMembers": 2, "averageCodeQuality": 7.3,
-                                 "totalCommits": 1244}
+    assert report["summary"] == {"analyzedMembers": 3, "averageCodeQuality": 7.4,
+                                 "totalCommits": 1544}
     assert report["topPerformers"] == [{"name": "Bob Senior"}]
     assert report["needsSupport"] == [{"name": "Charlie Junior"}]
-    assert report["burnoutRisks"] == [{"name": "Charlie Junior", "severity": "CRITICAL"}]
+    assert report["burnoutRisks"] == [{"name": "Charlie Junior", "severity": "CRITICAL"},
+                                      {"name": "Alice Developer", "severity": "HIGH"}]
     assert report["recommendations"][0] == {"priority": "URGENT"}
     assert report["generatedBy"] == {"name": "Alice Developer"}
     api.settle()

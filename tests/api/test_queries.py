@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datastore import demo, keys
-from datastore.records import DAY_SECONDS
+from datastore.records import DAY_SECONDS, GitHubData
 from tests.api.conftest import ALICE, BOB, Api
 from tests.conftest import Clock
 
@@ -49,9 +49,15 @@ async def test_pattern_4_reads_cached_github_data_with_exact_scores(api: Api) ->
                         "burnoutRisk { riskScore } metrics { languages { name percent } } "
                         "dataSource member { name } } }")
     gh = data["githubData"]
-    assert gh["codeQuality"]["overallScore"] == 8.5
-    assert gh["burnoutRisk"]["riskScore"] == 4.2
-    assert {"name": "JavaScript", "percent": 45.0} in gh["metrics"]["languages"]
+    item = await api.store.get(keys.github_data(demo.DEMO_ORG, "bob-senior"), consistent=True)
+    assert item is not None
+    stored = GitHubData.from_item(item).data
+    assert gh["codeQuality"]["overallScore"] == stored["codeQuality"]["overallScore"]
+    assert gh["burnoutRisk"]["riskScore"] == stored["burnoutRisk"]["riskScore"]
+    assert gh["metrics"]["languages"] == [
+        {"name": name, "percent": float(percent)}
+        for name, percent in stored["metrics"]["languages"].items()]
+    assert gh["dataSource"] == demo.GITHUB_FIXTURE_SOURCE
     assert gh["member"] == {"name": "Bob Senior"}
 
 
@@ -59,7 +65,8 @@ async def test_pattern_5_reads_the_teams_github_data(api: Api) -> None:
     data = await api.ok("{ teamGitHubData { edges { node { githubUsername } } "
                         "pageInfo { hasNextPage } } }")
     team = data["teamGitHubData"]
-    assert [e["node"]["githubUsername"] for e in team["edges"]] == ["bob-senior"]
+    assert [e["node"]["githubUsername"] for e in team["edges"]] == [
+        "alice-dev", "bob-senior", "charlie-junior"]
     assert team["pageInfo"]["hasNextPage"] is False
 
 
@@ -68,14 +75,47 @@ async def test_pattern_6_reads_the_latest_and_a_dated_team_report(api: Api) -> N
                           "topPerformers { name member { userId } } generatedBy { name } } }")
     report = latest["teamReport"]
     assert report["summary"]["totalMembers"] == 4
-    assert report["topPerformers"] == [{"name": "Bob Senior",
-                                        "member": {"userId": "user-bob-002"}}]
+    assert report["topPerformers"] == [
+        {"name": "Bob Senior", "member": {"userId": "user-bob-002"}},
+        {"name": "Alice Developer", "member": {"userId": "user-abc-123"}}]
     assert report["generatedBy"] == {"name": "Alice Developer"}
     dated = await api.ok("query($d: String) { teamReport(date: $d) { reportDate } }",
                          variables={"d": report["reportDate"]})
     assert dated["teamReport"] == {"reportDate": report["reportDate"]}
     missing = await api.ok('{ teamReport(date: "1999-01-01") { reportDate } }')
     assert missing["teamReport"] is None
+
+
+DASHBOARD = """{
+  teamGitHubData { edges { node { githubUsername dataSource member { name }
+    codeQuality { rating } burnoutRisk { riskLevel healthStatus } } } }
+  teamReport { teamHealth summary { analyzedMembers averageCodeQuality }
+    topPerformers { name contributions } needsSupport { name }
+    burnoutRisks { name severity } recommendations { priority action } }
+}"""
+
+
+async def test_the_demo_dashboard_shows_three_people_analyzed_from_the_fixture(
+        api: Api) -> None:
+    data = await api.ok(DASHBOARD)
+
+    people = [e["node"] for e in data["teamGitHubData"]["edges"]]
+    assert [(p["member"]["name"], p["codeQuality"]["rating"], p["burnoutRisk"]["riskLevel"],
+             p["burnoutRisk"]["healthStatus"]) for p in people] == [
+        ("Alice Developer", "Good", "LOW", "HEALTHY"),
+        ("Bob Senior", "Excellent", "CRITICAL", "CRITICAL"),
+        ("Charlie Junior", "Needs Improvement", "MEDIUM", "MONITOR")]
+    assert {p["dataSource"] for p in people} == {demo.GITHUB_FIXTURE_SOURCE}
+    report = data["teamReport"]
+    assert report["summary"]["analyzedMembers"] == 3
+    assert report["teamHealth"] is not None
+    assert report["summary"]["averageCodeQuality"] is not None
+    assert report["topPerformers"] == [{"name": "Bob Senior", "contributions": "Outstanding"},
+                                       {"name": "Alice Developer", "contributions": "Strong"}]
+    assert report["needsSupport"] == [{"name": "Charlie Junior"}]
+    assert report["burnoutRisks"] == [{"name": "Bob Senior", "severity": "CRITICAL"}]
+    assert report["recommendations"][0] == {
+        "priority": "URGENT", "action": "Talk with Bob Senior about workload this week"}
 
 
 async def test_pattern_7_finds_a_member_by_email_case_insensitively(api: Api) -> None:

@@ -110,6 +110,8 @@ async def build_rival(api: Api) -> Rival:
         await analytics.record_github_data(store, acting(admin), github, B_GITHUB_DATA,
                                            user_id=owner, data_source="competitor-scraper")
     await analytics.generate_team_report(store, acting(admin), B_REPORT_DATE)
+    # The demo analyzes Charlie too: the shared username is to have analytics in B only.
+    await store.delete(keys.github_data(A_ORG, SHARED_GITHUB))
     api.settle()
     cursors = {}
     for field in ("members", "invitations", "activity"):
@@ -382,7 +384,7 @@ async def test_team_github_data_holds_only_the_callers_orgs_analytics(
         assert rival.leaked(outcome) == [], caller.user_id
         assert outcome.data is not None
         assert [e["node"]["githubUsername"] for e in outcome.data["teamGitHubData"]["edges"]] \
-            == ["bob-senior"]
+            == ["alice-dev", "bob-senior"]
 
 
 async def test_latest_team_report_is_the_callers_orgs_though_the_other_orgs_is_newer(
