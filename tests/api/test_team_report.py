@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+from datastore import keys
 from datastore.records import TeamReport as StoredReport
 from datastore.records import now_ms
 from tests.api.conftest import ALICE, BOB, CHARLIE, DIANA, Api
@@ -42,6 +43,7 @@ async def generate(api: Api) -> dict[str, Any]:
 async def test_a_report_names_who_has_no_username_or_expired_data_and_scores_only_the_current(
         api: Api, clock: Clock) -> None:
     # Diana (a viewer) has no GitHub username and Alice no data; Charlie's data expires.
+    await api.store.delete(keys.github_data(ALICE.org_id, "alice-dev"))  # the demo has it
     await record(api, "bob-senior", 8.5, 4.2, 1234)
     api.settings = dataclasses.replace(api.settings, github_data_ttl_seconds=60)
     await record(api, "charlie-junior", 9.9, 9.9, 999)
