@@ -6,7 +6,6 @@ The command runs as a user runs it (a subprocess); the scheduler runs in a real 
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import pty
 import subprocess
@@ -183,9 +182,7 @@ def test_the_scheduler_logs_a_rate_limit_and_the_server_stays_ready(
 def _wait_for(served: Served, message: str) -> list[dict[str, Any]]:
     deadline = time.monotonic() + 20
     while True:
-        with served.logs._lock_lines:
-            entries = [json.loads(line) for line in served.logs.lines]
-        found = [e for e in entries if e.get("message") == message]
+        found = [e for e in served.logs.entries() if e.get("message") == message]
         if found or time.monotonic() > deadline:
             assert found, f"no {message!r} log line"
             return found

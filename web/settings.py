@@ -397,8 +397,6 @@ OPTIONS: tuple[Option, ...] = (
            "fewest analyzed people whose averages, totals and counts viewers (and members "
            "who may not see others) get; below it they are null (default 3; 1 turns it off)",
            parse=int),
-)
-GITHUB_OPTIONS: tuple[Option, ...] = (
     Option("github_token", "DEVINSIGHTS_GITHUB_TOKEN",
            "GitHub token the analytics are fetched with (read-only is enough; or use a "
            "GitHub App below)"),
@@ -426,7 +424,6 @@ GITHUB_OPTIONS: tuple[Option, ...] = (
            "run the analytics scheduler inside `serve` this often: it refreshes what "
            "expires within twice this (default 0: off)", parse=float),
 )
-OPTIONS = OPTIONS + GITHUB_OPTIONS
 BY_NAME = {o.name: o for o in OPTIONS}
 EXPECTED: dict[Callable[[str], Any], str] = {int: "a whole number", float: "a number",
                                              _bool: "true or false"}

@@ -69,10 +69,12 @@ class LogLines(logging.Handler):
         with self._lock_lines:
             return "\n".join(self.lines)
 
-    def requests(self) -> list[dict[str, Any]]:
+    def entries(self) -> list[dict[str, Any]]:
         with self._lock_lines:
-            entries = [json.loads(line) for line in self.lines]
-        return [e for e in entries if e["logger"] == "devinsights.request"]
+            return [json.loads(line) for line in self.lines]
+
+    def requests(self) -> list[dict[str, Any]]:
+        return [e for e in self.entries() if e["logger"] == "devinsights.request"]
 
     def request(self, request_id: str, *, timeout: float = 5.0) -> dict[str, Any]:
         """The line of one request; a subscription's line comes when it ends, so wait."""
