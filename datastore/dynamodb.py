@@ -39,6 +39,7 @@ from datastore.errors import (
     TransactionCanceled,
     TransactionRejected,
 )
+from datastore.feeds import Feed, StreamFeed
 from datastore.keys import Key
 from datastore.store import (
     TTL_ATTRIBUTE,
@@ -251,6 +252,13 @@ class DynamoStore(Store):
     async def close(self) -> None:
         self._pool.shutdown(wait=True)
         self.client.close()
+
+    def activity_feed(self, poll_seconds: float | None = None) -> Feed:
+        s = self.settings
+        return StreamFeed(table=s.table, region=s.region, endpoint_url=s.endpoint_url,
+                          credentials={"aws_access_key_id": s.aws_access_key_id,
+                                       "aws_secret_access_key": s.aws_secret_access_key},
+                          poll_seconds=poll_seconds or 1.0)
 
     async def _execute(self, op: str, request: Any) -> tuple[Any, Units]:
         method, params, convert = getattr(self, f"_req_{op}")(request)

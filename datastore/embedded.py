@@ -29,6 +29,7 @@ from datastore.errors import (
     StoreUnavailable,
     TransactionCanceled,
 )
+from datastore.feeds import Feed, LogTail
 from datastore.keys import Key
 from datastore.store import (
     NO_UNITS,
@@ -70,6 +71,10 @@ CREATE TABLE IF NOT EXISTS items (
 CREATE INDEX IF NOT EXISTS gsi1 ON items (gsi1pk, gsi1sk, pk, sk) WHERE gsi1pk IS NOT NULL;
 CREATE INDEX IF NOT EXISTS gsi2 ON items (gsi2pk, gsi2sk, pk, sk) WHERE gsi2pk IS NOT NULL;
 CREATE INDEX IF NOT EXISTS ttl ON items (expires_at) WHERE expires_at IS NOT NULL;
+CREATE TABLE IF NOT EXISTS activity_log (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    body BLOB NOT NULL
+);
 """
 
 COLUMNS = {"PK": "pk", "SK": "sk", "GSI1PK": "gsi1pk", "GSI1SK": "gsi1sk",
@@ -81,6 +86,9 @@ PURGE_EVERY_SECONDS = 3600
 # Like DynamoDB's ClientRequestToken: a transaction token seen committed in this window makes
 # a repeat of that transaction a no-op success.
 TOKEN_SECONDS = 600
+# Rows of activity_log kept (pruned with the expired items): the other processes read it
+# within a poll (datastore/feeds.py), so an hour of a busy server's events is plenty.
+ACTIVITY_LOG_ROWS = 10_000
 
 
 def default_path() -> Path:
@@ -301,7 +309,11 @@ class EmbeddedStore(Store):
 
     @staticmethod
     def _store_item(conn: sqlite3.Connection, item: Item) -> None:
-        conn.execute("INSERT OR REPLACE INTO items VALUES (?, ?, ?, ?, ?, ?, ?, ?)", _row(item))
+        row = _row(item)
+        conn.execute("INSERT OR REPLACE INTO items VALUES (?, ?, ?, ?, ?, ?, ?, ?)", row)
+        if item.get("entityType") == "ACTIVITY":
+            # The cross-process fan-out: every process tails this (datastore/feeds.py).
+            conn.execute("INSERT INTO activity_log (body) VALUES (?)", (row[-1],))
 
     def _put(self, conn: sqlite3.Connection, w: RawWrite) -> None:
         if w.condition is not None and not evaluate(w.condition, self._current(conn, w.key)):
@@ -355,6 +367,11 @@ class EmbeddedStore(Store):
             self._next_purge = now + PURGE_EVERY_SECONDS
             conn.execute("DELETE FROM items WHERE expires_at IS NOT NULL AND expires_at <= ?",
                          (int(now),))
+            conn.execute("DELETE FROM activity_log WHERE seq <= "
+                         "(SELECT max(seq) FROM activity_log) - ?", (ACTIVITY_LOG_ROWS,))
+
+    def activity_feed(self, poll_seconds: float | None = None) -> Feed:
+        return LogTail(self.path, poll_seconds=poll_seconds or 0.1)
 
     async def purge_expired(self) -> int:
         """Delete every expired item now; returns how many went."""

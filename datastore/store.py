@@ -30,7 +30,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import orjson
 
@@ -44,6 +44,9 @@ from datastore.errors import (
     TransactionRejected,
 )
 from datastore.keys import Key
+
+if TYPE_CHECKING:
+    from datastore.feeds import Feed
 
 log = logging.getLogger("devinsights.store")
 
@@ -442,6 +445,11 @@ class Store(abc.ABC):
 
     async def ping(self) -> None:
         await self._call("ping", None)
+
+    def activity_feed(self, poll_seconds: float | None = None) -> Feed:
+        """What every process on this store writes as activity (datastore/feeds.py);
+        ``poll_seconds`` None means the backend's default."""
+        raise NotImplementedError(f"the {self.name} store has no cross-process feed")
 
     # Reads
 

@@ -1,5 +1,6 @@
-"""moto's DynamoDB as the tests (and the benchmark) run it: one request at a time, and
-without a table copy per transaction action. Shared by tests/conftest.py and bench/."""
+"""moto's DynamoDB as the tests (and the benchmark) run it: one request at a time,
+without a table copy per transaction action, and with one stream shard that a cancelled
+transaction leaves as it was. Shared by tests/conftest.py and bench/."""
 
 from __future__ import annotations
 
@@ -65,10 +66,34 @@ class CopyEachTableOnce:
 
         def transact_write_items(backend: Any, transact_items: Any) -> None:
             self.local.snapshots = {}
+            streams = {name: (table.stream_shard, len(table.stream_shard.items))
+                       for name, table in backend.tables.items()
+                       if table.stream_shard is not None}
             try:
                 transact(backend, transact_items)
+            except Exception:
+                keep_streams(backend, streams)
+                raise
             finally:
                 self.local.snapshots = None
 
         setattr_(moto_dynamodb, "copy", self)
         setattr_(moto_dynamodb.DynamoDBBackend, "transact_write_items", transact_write_items)
+
+
+def keep_streams(backend: Any, streams: dict[str, tuple[Any, int]]) -> None:
+    """Undo what a cancelled transaction did to the tables' streams.
+
+    moto rolls a cancelled transaction back by swapping in its snapshot of each table, stream
+    shard included: the records of the actions it applied before the failure stay in the
+    shard readers hold (DynamoDB writes no record for a cancelled transaction), and every
+    shard iterator handed out before points at a shard no write reaches any more. So the
+    readers' shard goes back into the table, cut back to where it was.
+    """
+    for name, (shard, length) in streams.items():
+        table = backend.tables.get(name)
+        if table is None:
+            continue
+        del shard.items[length:]
+        shard.table = table
+        table.stream_shard = shard
