@@ -35,6 +35,7 @@ from datastore import demo, keys, organizations
 from datastore.dynamodb import DynamoSettings, DynamoStore, make_client
 from datastore.embedded import EmbeddedStore, default_path
 from datastore.errors import StoreError
+from datastore.feeds import FeedUnavailable
 from datastore.github_settings import GitHubNotConfigured
 from datastore.records import Organization
 from datastore.store import Store
@@ -141,8 +142,18 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         owned = api.store is None
         store = api.store = api.store or open_store(settings)
-        api.broker.attach(store)  # the store's writes feed the subscriptions
-        log.info("serving", extra={"fields": {"store": describe_store(settings)}})
+        feed_task = None
+        if settings.event_source == "table":
+            # Every process's events, this one's included, come back from the store; the
+            # position is taken before the first connection is accepted, so none is missed.
+            api.feed = store.activity_feed(settings.events_poll_seconds or None)
+            await api.feed.start()
+            feed_task = asyncio.create_task(api.feed.run(api.broker.on_item_written),
+                                            name="activity-feed")
+        else:
+            api.broker.attach(store)  # the store's writes feed the subscriptions
+        log.info("serving", extra={"fields": {"store": describe_store(settings),
+                                              "events": settings.event_source}})
         scheduler = None
         if settings.github_refresh_seconds and github.configured:
             scheduler = asyncio.create_task(
@@ -156,6 +167,11 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
                 with contextlib.suppress(asyncio.CancelledError):
                     await scheduler
             await github.close()
+            if feed_task is not None and api.feed is not None:
+                feed_task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await feed_task
+                await api.feed.close()
             with contextlib.suppress(ValueError):
                 api.broker.detach(store)
             if api.meter is not None:
@@ -211,9 +227,21 @@ async def _load_demo(settings: Settings) -> str:
 
 
 async def _check_store_opens(settings: Settings) -> None:
-    """Open the store and close it, so a bad path fails here in one line rather than in the
-    app's lifespan, where uvicorn would log a traceback and exit 3."""
-    await open_store(settings).close()
+    """Open the store (and its feed of every process's events, when subscriptions read it)
+    and close it, so a bad path or a table without a stream fails here in one line rather
+    than in the app's lifespan, where uvicorn would log a traceback and exit 3."""
+    store = open_store(settings)
+    try:
+        if settings.event_source == "table":
+            feed = store.activity_feed()
+            try:
+                await feed.start()
+            except FeedUnavailable as exc:
+                raise CommandError(str(exc)) from None
+            finally:
+                await feed.close()
+    finally:
+        await store.close()
 
 
 def _listening_socket(host: str, port: int, port_given_as: str) -> socket.socket:
@@ -269,8 +297,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
         settings = dataclasses.replace(settings, jwt_secret=secrets.token_urlsafe(32))
     if args.demo:
         settings = dataclasses.replace(settings, allow_local_origins=True)
+    if settings.workers > 1 and settings.cursor_secret is None and not settings.jwt_secret:
+        # Every worker must sign cursors with one key, or a page's cursor fails on the next.
+        settings = dataclasses.replace(settings, cursor_secret=secrets.token_urlsafe(32))
     app = create_app(settings)  # fails early, with the fix, when no key is configured
-    asyncio.run(_load_demo(settings) if args.demo else _check_store_opens(settings))
+    if args.demo:
+        asyncio.run(_load_demo(settings))
+    asyncio.run(_check_store_opens(settings))
     sock = _listening_socket(settings.host, settings.port,
                              config.given_as("port", args, os.environ))
     port = sock.getsockname()[1]
@@ -280,7 +313,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if ":" in shown_host and not shown_host.startswith("["):
         shown_host = f"[{shown_host}]"
     url = f"http://{shown_host}:{port}"
-    lines = [f"DevInsights API on {url} ({describe_store(settings)})",
+    workers = f", {settings.workers} workers" if settings.workers > 1 else ""
+    lines = [f"DevInsights API on {url} ({describe_store(settings)}{workers})",
              f"GraphiQL: {url}/graphql"]
     if args.demo:
         lines.append(f"CORS: this demo run also allows local frontends "
@@ -299,6 +333,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
             lines += [f"Admin token (valid {_duration(_demo_token_ttl(settings))}):", token,
                       f"GraphiQL with the token filled in: {url}/graphql#token={token}"]
     print("\n".join(lines), flush=True)
+    if settings.workers > 1:
+        del app  # each worker builds its own
+        return _serve_workers(settings, sock)
     server = uvicorn.Server(uvicorn_config(app, settings))
     # What is alive now (modules, the schema, the app) lives as long as the process: keep it
     # out of the collector's full passes, which otherwise take 13-17 ms and make p99.
@@ -311,6 +348,38 @@ def cmd_serve(args: argparse.Namespace) -> int:
             raise
         raise CommandError("the app failed to start; the log line before this one says "
                            "why") from None
+    return 0
+
+
+class WorkerConfig(uvicorn.Config):
+    """What uvicorn's supervisor hands each worker: pickled, it is the settings alone, and
+    unpickled in the (spawned) worker it becomes that worker's config with its own app."""
+
+    def __init__(self, settings: Settings) -> None:
+        super().__init__("server:create_app", workers=settings.workers, log_config=None)
+        self.settings = settings
+
+    def __reduce__(self) -> tuple[Callable[[Settings], uvicorn.Config], tuple[Settings]]:
+        return _worker_config, (self.settings,)
+
+
+def _worker_config(settings: Settings) -> uvicorn.Config:
+    configure_logging(settings.log_level)
+    config = uvicorn_config(create_app(settings), settings)
+    gc.collect()
+    gc.freeze()
+    return config
+
+
+def _serve_workers(settings: Settings, sock: socket.socket) -> int:
+    """``settings.workers`` processes on one listening socket, under uvicorn's supervisor
+    (it restarts a worker that dies and stops them all on SIGINT or SIGTERM)."""
+    from uvicorn.supervisors import Multiprocess
+
+    supervisor = Multiprocess(WorkerConfig(settings), sockets=[sock])
+    supervisor.run()
+    if any(p.exitcode == STARTUP_FAILURE for p in supervisor.processes):
+        raise CommandError("a worker failed to start; the log line before this one says why")
     return 0
 
 
@@ -528,7 +597,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "dynamodb_endpoint_url")
     serve = command("serve", cmd_serve, "Serve the API (GraphQL, WebSocket, GraphiQL) with "
                     "uvicorn until interrupted.",
-                    (*store_flags, "host", "port", "cors_origins", "log_level"))
+                    (*store_flags, "host", "port", "workers", "cors_origins", "log_level"))
     serve.add_argument("--demo", action="store_true",
                        help="load the demo organization (idempotent) and print the GraphiQL "
                             "URL and an admin token; without DEVINSIGHTS_JWT_SECRET a random "

@@ -9,6 +9,7 @@ from typing import Any
 
 import strawberry
 
+from datastore.feeds import Feed
 from datastore.store import CallLog, Store
 from resolvers.context import ApiSettings, Caller
 from resolvers.events import ActivityBroker
@@ -33,6 +34,7 @@ class Api:
     broker: ActivityBroker
     store: Store | None = None  # opened and closed by the app's lifespan
     meter: UsageMeter | None = None  # None when quotas are off
+    feed: Feed | None = None  # what every process writes, when events come from the store
 
     def require_store(self) -> Store:
         if self.store is None:

@@ -47,6 +47,7 @@ class JsonFormatter(logging.Formatter):
             .isoformat(timespec="milliseconds"),
             "level": record.levelname.lower(),
             "logger": record.name,
+            "pid": record.process,  # which worker, under `serve --workers N`
             "message": message,
         }
         fields = record.__dict__.get("fields")

@@ -30,6 +30,8 @@ from datastore.organizations import PLANS
 log = logging.getLogger("devinsights.settings")
 
 StoreBackend = Literal["embedded", "dynamodb"]
+EventSource = Literal["auto", "process", "table"]
+EVENT_SOURCES = ("auto", "process", "table")
 MIN_SECRET_BYTES = 32
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 # The pages a developer serves on this machine (Vite, webpack, Next), on any port: what
@@ -110,6 +112,9 @@ class Settings:
     shutdown_timeout_seconds: float = 10.0
     ws_init_timeout_seconds: float = 10.0
     subscription_recheck_seconds: float = 30.0
+    workers: int = 1
+    events: EventSource = "auto"
+    events_poll_seconds: float = 0.0
     default_plan: str = "free"
     analytics_min_group_size: int = 3
     github_token: str | None = field(default=None, repr=False)
@@ -156,6 +161,14 @@ class Settings:
             timeout_seconds=self.github_timeout_seconds,
             max_calls_per_person=self.github_max_calls_per_person,
             concurrency=self.github_concurrency)
+
+    @property
+    def event_source(self) -> Literal["process", "table"]:
+        """Where subscriptions get their events: this process's own writes, or what every
+        process wrote, read back from the store (the table's stream, the activity log)."""
+        if self.events == "auto":
+            return "table" if self.workers > 1 else "process"
+        return self.events
 
     @property
     def cors(self) -> CorsPolicy:
@@ -229,6 +242,7 @@ def _check(s: Settings) -> None:
     if s.default_plan not in PLANS:
         raise SettingsError(f"{{name}} must be one of {', '.join(PLANS)}, not "
                             f"{s.default_plan!r}", setting="default_plan")
+    _check_processes(s)
     if not s.subscription_recheck_seconds > 0:
         raise SettingsError("{name} must be more than 0", setting="subscription_recheck_seconds")
     if s.jwt_leeway_seconds < 0 or s.jwks_refresh_seconds < 0:
@@ -242,6 +256,21 @@ def _check(s: Settings) -> None:
     if not 0 <= s.port <= 65535:
         raise SettingsError(f"{{name}} must be between 0 and 65535 (0 picks a free port), not "
                             f"{s.port}", setting="port")
+
+
+def _check_processes(s: Settings) -> None:
+    if s.workers < 1:
+        raise SettingsError(f"{{name}} must be at least 1, not {s.workers}", setting="workers")
+    if s.events not in EVENT_SOURCES:
+        raise SettingsError(f"{{name}} must be one of {', '.join(EVENT_SOURCES)}, not "
+                            f"{s.events!r}", setting="events")
+    if s.events == "process" and s.workers > 1:
+        raise SettingsError(f"DEVINSIGHTS_EVENTS=process cannot serve {s.workers} workers: a "
+                            "subscriber on one worker would miss what the others write; use "
+                            "table (or auto)")
+    if s.events_poll_seconds < 0:
+        raise SettingsError("{name} must not be negative (0: the store's default)",
+                            setting="events_poll_seconds")
 
 
 def _check_github(s: Settings) -> None:
@@ -390,6 +419,17 @@ OPTIONS: tuple[Option, ...] = (
     Option("subscription_recheck_seconds", "DEVINSIGHTS_SUBSCRIPTION_RECHECK_SECONDS",
            "longest an open subscription goes without re-reading its subscriber's membership "
            "(default 30)", parse=float),
+    Option("workers", "DEVINSIGHTS_WORKERS",
+           "server processes `serve` starts on the one port (default 1); more than 1 reads "
+           "subscriptions' events from the store (DEVINSIGHTS_EVENTS)", parse=int,
+           flag="--workers", metavar="N"),
+    Option("events", "DEVINSIGHTS_EVENTS",
+           "where subscriptions get events: process (this process's writes), table (every "
+           "process's: the DynamoDB table's stream, or the embedded store's activity log) or "
+           "auto (table with more than one worker; default)"),
+    Option("events_poll_seconds", "DEVINSIGHTS_EVENTS_POLL_SECONDS",
+           "how often each process reads new events in table mode (default 0: 1 s on "
+           "DynamoDB, 0.1 s embedded)", parse=float),
     Option("default_plan", "DEVINSIGHTS_DEFAULT_PLAN",
            "plan of every organization created through the API: free, pro or enterprise "
            "(default free); `devinsights set-plan` changes one organization's"),

@@ -44,13 +44,13 @@ async def write_event(store: Store, action: str, org_id: str = ORG) -> ActivityE
     return event
 
 
-async def collect(feed: Feed, want: int, timeout: float = 10.0) -> list[Item]:
+async def collect(feed: Feed, want: int, within: float = 10.0) -> list[Item]:
     """Run the feed until it delivered ``want`` items, then 0.3 s more (so a duplicate
     would show up too)."""
     got: list[Item] = []
     task = asyncio.create_task(feed.run(got.append))
     try:
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + within
         while len(got) < want:
             assert time.monotonic() < deadline, f"feed delivered {len(got)} of {want}"
             await asyncio.sleep(0.01)
