@@ -7,15 +7,18 @@ Reads of the API never come here; gidgethub and httpx are imported on the first 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import logging
 from typing import TYPE_CHECKING
 
+from datastore import leases
 from datastore.github_settings import GitHubConfig, GitHubNotConfigured
 from datastore.records import DAY_SECONDS
 from datastore.store import Store
 
 log = logging.getLogger("devinsights.github")
+SCHEDULER_LEASE = "analytics-scheduler"
 
 if TYPE_CHECKING:
     from datastore.github_api import GitHubClient
@@ -60,24 +63,47 @@ class GitHubSource:
 
     async def run_scheduler(self, store: Store, interval_seconds: float) -> None:
         """Refresh what expires within two intervals, every interval, until cancelled; a
-        spent rate limit puts the next run after its reset."""
+        spent rate limit puts the next run after its reset. Of all the processes on the
+        store, only the holder of the scheduler's lease runs (datastore/leases.py)."""
+        holder = leases.holder_id()
+        lease_seconds = 2 * interval_seconds
+        try:
+            while True:
+                pause = interval_seconds
+                try:
+                    if await leases.acquire(store, SCHEDULER_LEASE, holder, lease_seconds):
+                        pause = await self._scheduled_run(store, holder, interval_seconds)
+                except Exception as exc:  # the next run tries again; the server goes on
+                    log.error("analytics refresh failed", extra={"fields": {
+                        "errorType": type(exc).__name__}})
+                await asyncio.sleep(pause)
+        finally:
+            with contextlib.suppress(Exception):
+                await leases.release(store, SCHEDULER_LEASE, holder)
+
+    async def _scheduled_run(self, store: Store, holder: str, interval_seconds: float
+                             ) -> float:
+        """One run, renewing the lease while it lasts; the pause before the next."""
         from datastore.github_refresh import refresh_stale
 
-        while True:
-            pause = interval_seconds
-            try:
-                refresher = await self.refresher(store)
-                summary = await refresh_stale(refresher, await store.organization_ids(),
-                                              within_seconds=2 * interval_seconds)
-            except Exception as exc:  # the next run tries again; the server goes on
-                log.error("analytics refresh failed", extra={"fields": {
-                    "errorType": type(exc).__name__}})
-            else:
-                log.info("analytics refreshed", extra={"fields": {
-                    "refreshed": summary.refreshed, "unchanged": summary.unchanged,
-                    "failed": summary.failed, "apiCalls": summary.api_calls,
-                    "failures": summary.failures[:20]}})
-                if summary.rate_limited_until is not None:
-                    wait = (summary.rate_limited_until - dt.datetime.now(dt.UTC))
-                    pause = max(pause, wait.total_seconds())
-            await asyncio.sleep(pause)
+        async def renew() -> None:
+            while True:
+                await asyncio.sleep(interval_seconds / 2)
+                await leases.acquire(store, SCHEDULER_LEASE, holder, 2 * interval_seconds)
+
+        renewal = asyncio.create_task(renew(), name="analytics-lease")
+        try:
+            refresher = await self.refresher(store)
+            summary = await refresh_stale(refresher, await store.organization_ids(),
+                                          within_seconds=2 * interval_seconds)
+        finally:
+            renewal.cancel()
+            await asyncio.gather(renewal, return_exceptions=True)
+        log.info("analytics refreshed", extra={"fields": {
+            "refreshed": summary.refreshed, "unchanged": summary.unchanged,
+            "failed": summary.failed, "apiCalls": summary.api_calls,
+            "failures": summary.failures[:20]}})
+        if summary.rate_limited_until is not None:
+            wait = (summary.rate_limited_until - dt.datetime.now(dt.UTC))
+            return max(interval_seconds, wait.total_seconds())
+        return interval_seconds

@@ -199,3 +199,17 @@ def test_serving_the_api_imports_no_github_client(tmp_path: Path) -> None:
                             env=cli_env(tmp_path), timeout=60, check=False)
     assert result.returncode == 0, result.stderr
     assert result.stdout == "[]\n"
+
+
+def test_of_two_servers_on_one_store_only_the_leaseholder_refreshes(
+        tmp_path: Path, github: FakeGitHub) -> None:
+    settings = settings_for(tmp_path, github_token=TOKEN, github_api_url=github.url,
+                            github_refresh_seconds=86400.0)
+    with serving(settings) as first, serving(settings):
+        line = next(e for e in _wait_for(first, "analytics refreshed"))
+        time.sleep(2)  # the other scheduler has tried by now, and found the lease held
+        runs = [e for e in first.logs.entries() if e.get("message") == "analytics refreshed"]
+
+    assert len(runs) == 1
+    assert line["refreshed"] == 3
+    assert line["apiCalls"] == len(github.seen)  # GitHub was asked once, not twice
