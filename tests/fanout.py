@@ -24,7 +24,9 @@ ACTIVITY = "subscription Fanout { activity { eventId at action actorId } }"
 SET_LANGUAGE = """mutation SetLanguage($language: String!) {
   updateMyPreferences(input: {language: $language}) { __typename }
 }"""
-NEWEST = "query Newest($n: Int!) { activity(first: $n) { edges { node { eventId } } } }"
+NEWEST = """query Newest($n: Int!, $after: String) {
+  activity(first: $n, after: $after) { edges { cursor node { eventId } } pageInfo { hasNextPage } }
+}"""
 
 
 @dataclass
@@ -114,11 +116,18 @@ class Writer:
 
     async def newest(self, n: int) -> list[str]:
         """The ids of the organization's ``n`` newest events, oldest first (the store's
-        record of what was written)."""
-        response = await self.client.post("/graphql", json={"query": NEWEST,
-                                                           "variables": {"n": n}})
-        edges = response.json()["data"]["activity"]["edges"]
-        return [edge["node"]["eventId"] for edge in reversed(edges)]
+        record of what was written), read in pages of 50."""
+        ids: list[str] = []
+        after: str | None = None
+        while len(ids) < n:
+            response = await self.client.post("/graphql", json={
+                "query": NEWEST, "variables": {"n": min(50, n - len(ids)), "after": after}})
+            connection = response.json()["data"]["activity"]
+            ids += [edge["node"]["eventId"] for edge in connection["edges"]]
+            if not connection["pageInfo"]["hasNextPage"]:
+                break
+            after = connection["edges"][-1]["cursor"]
+        return ids[::-1]
 
     async def close(self) -> None:
         await self.client.aclose()
