@@ -13,8 +13,11 @@ import httpx
 import orjson
 import pytest
 
+from datastore import demo, keys
+from server import open_store
 from tests.fanout import Subscriber, Writer, attach, server, store_env, subscribed
-from tests.web.servers import SECRET, cli_env, run_cli, token
+from tests.web.servers import SECRET, ServeProcess, cli_env, run_cli, token
+from web import settings as config
 
 EVENTS = 10
 
@@ -139,3 +142,96 @@ def test_serve_with_two_workers_answers_alike_and_fans_out(
     assert {p.status_code for p in pages} == {200}
     assert all("errors" not in p.json() for p in pages)
     assert len({orjson.dumps(p.json(), option=orjson.OPT_SORT_KEYS) for p in pages}) == 1
+
+
+MAIN_CASES: list[tuple[str, dict[str, object], int]] = [
+    # (what, request, status): the HTTP suite's main cases, each sent to whichever worker.
+    ("query over POST", {"json": {"query": "{ viewer { name } }"}}, 200),
+    ("query over GET", {"method": "GET", "params": {"query": "{ viewer { name } }"}}, 200),
+    ("request error, graphql-response+json",
+     {"json": {"query": "{ nope }"}, "accept": "application/graphql-response+json"}, 400),
+    ("mutation over GET", {"method": "GET", "params": {
+        "query": "mutation { updateMyPreferences(input: {language: \"x\"}) { __typename } }"}},
+     405),
+    ("batch", {"json": [{"query": "{ viewer { name } }"}, {"query": "{ __typename }"}]}, 200),
+    ("no token", {"json": {"query": "{ viewer { name } }"}, "token": None}, 401),
+    ("malformed body", {"content": b"{", "content_type": "application/json"}, 400),
+]
+
+
+async def send(client: httpx.AsyncClient, admin: str, request: dict[str, object]
+               ) -> httpx.Response:
+    headers = {"Connection": "close"}  # a new connection: the kernel picks the worker
+    if request.get("token", admin) is not None:
+        headers["Authorization"] = f"Bearer {admin}"
+    if "accept" in request:
+        headers["Accept"] = str(request["accept"])
+    if "content" in request:
+        headers["Content-Type"] = str(request["content_type"])
+        return await client.post("/graphql", content=request["content"],  # type: ignore[arg-type]
+                                 headers=headers)
+    if request.get("method") == "GET":
+        return await client.get("/graphql", params=request["params"],  # type: ignore[arg-type]
+                                headers=headers)
+    return await client.post("/graphql", json=request["json"], headers=headers)
+
+
+def request_pids(served: ServeProcess) -> set[int]:
+    return {orjson.loads(line)["pid"] for line in list(served.log_lines)
+            if '"logger":"devinsights.request"' in line}
+
+
+BURST = 8
+
+
+def test_serve_with_two_workers_passes_the_main_http_cases_and_counts_one_quota(
+        shared_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    admin = token()
+    env = {**shared_env, "DEVINSIGHTS_QUOTA_FLUSH_CALLS": "1"}
+
+    async def run(served: ServeProcess) -> tuple[int, dict[str, list[httpx.Response]],
+                                                 list[int]]:
+        async with httpx.AsyncClient(base_url=served.url, timeout=10) as client:
+            # Concurrent connections until both workers have answered: an idle worker
+            # takes a connection while the other is busy.
+            bursts = 0
+            while len(request_pids(served)) < 2:
+                assert bursts < 50, "one worker answered every request"
+                bursts += 1
+                await asyncio.gather(*(send(client, admin, MAIN_CASES[0][1])
+                                       for _ in range(BURST)))
+                await asyncio.sleep(0.05)
+            results = {what: list(await asyncio.gather(*(send(client, admin, request)
+                                                         for _ in range(BURST))))
+                       for what, request, _status in MAIN_CASES}
+            health = [(await client.get(path, headers={"Connection": "close"})).status_code
+                      for path in ("/healthz", "/readyz") for _ in range(3)]
+        return bursts, results, health
+
+    with server(env, "--workers", "2") as served:
+        bursts, results, health = asyncio.run(run(served))
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):  # moto's, when on DynamoDB
+        if name in env:
+            monkeypatch.setenv(name, env[name])
+    current = asyncio.run(api_calls(env))  # every worker flushed its count as it stopped
+
+    assert health == [200] * 6
+    for what, _request, status in MAIN_CASES:
+        responses = results[what]
+        assert [r.status_code for r in responses] == [status] * BURST, what
+        assert len({r.content.replace(r.headers.get("x-request-id", "").encode(), b"")
+                    for r in responses}) == 1, what  # the same answer from every worker
+    # Counted in the store, so exact whichever worker answered: each operation of an active
+    # member counts, refused or not (a batch of two counts two); no token, no body: none.
+    assert current == bursts * BURST + BURST * (1 + 1 + 1 + 1 + 2)
+
+
+async def api_calls(env: dict[str, str]) -> int:
+    store = open_store(config.from_env(env))
+    try:
+        item = await store.get(keys.organization(demo.DEMO_ORG), consistent=True)
+    finally:
+        await store.close()
+    assert item is not None
+    calls: int = item["usage"]["apiCalls"]["current"]
+    return calls
