@@ -1,7 +1,8 @@
 """In-process fan-out of activity events to subscribers, one queue per subscription.
 
-One process delivers what it wrote. With several processes, feed ``publish`` from the
-table's DynamoDB Stream instead (see README, "Subscriptions across processes").
+With DEVINSIGHTS_EVENTS=process the store's own writes feed it (``attach``); with ``table``
+the store's feed of every process's activity does (datastore/feeds.py; README, "Several
+processes"), and ``attach`` is not called, so no event is delivered twice.
 """
 
 from __future__ import annotations

@@ -9,6 +9,7 @@ import signal
 import socket
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import jwt
@@ -222,6 +223,29 @@ def test_serve_runs_against_dynamodb(tmp_path: Path, moto_endpoint: str) -> None
 
     assert ready == {"status": "ready", "store": "dynamodb"}
     assert response.json()["data"]["viewer"]["name"] == "Alice Developer"
+
+
+def test_serve_in_table_mode_refuses_a_table_without_a_stream_in_one_line(
+        tmp_path: Path, moto_endpoint: str, moto_client: Any) -> None:
+    moto_client.create_table(
+        TableName="no-stream", BillingMode="PAY_PER_REQUEST",
+        KeySchema=[{"AttributeName": "PK", "KeyType": "HASH"},
+                   {"AttributeName": "SK", "KeyType": "RANGE"}],
+        AttributeDefinitions=[{"AttributeName": "PK", "AttributeType": "S"},
+                              {"AttributeName": "SK", "AttributeType": "S"}])
+    env = cli_env(tmp_path, AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing",
+                  DEVINSIGHTS_STORE="dynamodb", DEVINSIGHTS_DYNAMODB_TABLE="no-stream",
+                  DEVINSIGHTS_DYNAMODB_ENDPOINT_URL=moto_endpoint, DEVINSIGHTS_EVENTS="table",
+                  DEVINSIGHTS_JWT_SECRET="s" * 32)
+
+    result = run_cli("serve", "--port", "0", env=env)
+
+    assert result.returncode == 1
+    said = [line for line in result.stderr.splitlines() if not line.startswith("{")]
+    assert said == [
+        "devinsights serve: table no-stream has no stream, which subscriptions across "
+        "processes read; run `devinsights create-table` (it enables the stream on an "
+        "existing table), or set DEVINSIGHTS_EVENTS=process with a single process"]
 
 
 # demo-data

@@ -122,6 +122,11 @@ def test_a_github_app_s_key_is_read_from_its_file(tmp_path: Path) -> None:
     ({"DEVINSIGHTS_GITHUB_MAX_CALLS_PER_PERSON": "0"}, "DEVINSIGHTS_GITHUB_MAX_CALLS_PER_PERSON"),
     ({"DEVINSIGHTS_GITHUB_TIMEOUT_SECONDS": "0"}, "DEVINSIGHTS_GITHUB_TIMEOUT_SECONDS"),
     ({"DEVINSIGHTS_GITHUB_REFRESH_SECONDS": "-1"}, "DEVINSIGHTS_GITHUB_REFRESH_SECONDS"),
+    ({"DEVINSIGHTS_WORKERS": "0"}, "DEVINSIGHTS_WORKERS must be at least 1"),
+    ({"DEVINSIGHTS_EVENTS": "redis"}, "DEVINSIGHTS_EVENTS must be one of auto, process, table"),
+    ({"DEVINSIGHTS_EVENTS": "process", "DEVINSIGHTS_WORKERS": "2"},
+     "would miss what the others write"),
+    ({"DEVINSIGHTS_EVENTS_POLL_SECONDS": "-1"}, "DEVINSIGHTS_EVENTS_POLL_SECONDS"),
 ])
 def test_a_bad_setting_is_refused_naming_the_variable(environ: dict[str, str],
                                                      says: str) -> None:
@@ -148,3 +153,14 @@ def test_without_any_secret_the_cursor_key_is_random_per_process_with_a_warning(
     assert first == second
     warnings = [r for r in caplog.records if "random key" in r.getMessage()]
     assert len(warnings) == 1
+
+
+@pytest.mark.parametrize(("environ", "source"), [
+    ({}, "process"),
+    ({"DEVINSIGHTS_WORKERS": "2"}, "table"),
+    ({"DEVINSIGHTS_EVENTS": "table"}, "table"),
+    ({"DEVINSIGHTS_EVENTS": "process"}, "process"),
+])
+def test_subscriptions_read_the_store_with_more_than_one_worker_or_when_told(
+        environ: dict[str, str], source: str) -> None:
+    assert from_env(environ).event_source == source
