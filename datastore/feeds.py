@@ -85,7 +85,10 @@ class Feed(abc.ABC):
             return
         if self._recent.first_sighting((str(item.get("PK")), str(item.get("SK")))):
             self.delivered += 1
-            deliver(item)
+            try:
+                deliver(item)
+            except Exception as exc:  # one bad item must not stop every later delivery
+                log.error("an activity item could not be delivered: %s", type(exc).__name__)
 
 
 # The embedded store
@@ -152,9 +155,9 @@ class LogTail(Feed):
                 # Local WAL reads take microseconds and never wait for writers.
                 read = self.poll(deliver)
                 failures = 0
-            except sqlite3.Error as exc:
+            except Exception as exc:  # the next poll tries again; subscriptions go on
                 failures += 1
-                log.warning("cannot read the activity log: %s", exc)
+                log.warning("cannot read the activity log: %s", type(exc).__name__)
                 read = 0
             if read < ACTIVITY_LOG_BATCH:
                 await asyncio.sleep(_backoff(self.poll_seconds, failures))
@@ -340,7 +343,7 @@ class StreamFeed(Feed):
             try:
                 full = await self.poll(deliver)
                 failures = 0
-            except (ClientError, BotoCoreError) as exc:
+            except Exception as exc:  # the next poll tries again; subscriptions go on
                 failures += 1
                 full = False
                 level = logging.INFO if _code(exc) in _THROTTLED else logging.WARNING

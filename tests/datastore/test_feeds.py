@@ -164,3 +164,27 @@ async def test_the_embedded_activity_log_keeps_a_bounded_tail(tmp_path: Path,
         await store.close()
 
     assert rows == 3
+
+
+async def test_an_item_that_cannot_be_delivered_does_not_stop_the_next(
+        store: Store, writer: Store, feed: Feed) -> None:
+    await feed.start()
+    await write_event(writer, "breaks.the.subscriber")
+    await write_event(writer, "arrives.anyway")
+    got: list[Item] = []
+
+    def deliver(item: Item) -> None:
+        if item["action"] == "breaks.the.subscriber":
+            raise ValueError("a malformed event")
+        got.append(item)
+
+    task = asyncio.create_task(feed.run(deliver))
+    try:
+        deadline = time.monotonic() + 10
+        while not got:
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.01)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    assert actions(got) == ["arrives.anyway"]
