@@ -31,7 +31,7 @@ from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from strawberry.printer import print_schema
 
-from datastore import demo, keys, organizations
+from datastore import demo, keys, org_moves, organizations
 from datastore.dynamodb import DynamoSettings, DynamoStore, make_client
 from datastore.embedded import EmbeddedStore, default_path
 from datastore.errors import StoreError
@@ -486,8 +486,12 @@ class ProgressBar:
         self.stream = stream
         self.shown = stream.isatty()
 
-    def __call__(self, done: int, total: int, label: str) -> None:
+    def __call__(self, done: int, total: int | None, label: str) -> None:
         if not self.shown:
+            return
+        if total is None:  # not known yet: a count
+            self.stream.write(f"\r{done} {label[:40]:<40}")
+            self.stream.flush()
             return
         filled = self.WIDTH * done // max(total, 1)
         self.stream.write(f"\r[{'#' * filled}{'.' * (self.WIDTH - filled)}] {done}/{total} "
@@ -528,6 +532,111 @@ def cmd_refresh_analytics(args: argparse.Namespace) -> int:
         print(f"failed: {failure}", file=sys.stderr)
     print(summary.line())
     return 1 if summary.failed else 0
+
+
+def _org_id(value: str, what: str = "ORG") -> str:
+    try:
+        keys.org_pk(value)
+    except keys.InvalidKeyPart as exc:
+        raise FlagError(f"{what} {value!r}: {exc}") from None
+    return value
+
+
+def cmd_org_export(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    org_id = _org_id(args.org)
+    output: Path | None = args.output
+
+    async def run(write: Callable[[bytes], object]) -> int:
+        store = open_store(settings)
+        try:
+            if await organizations.get(store, org_id, consistent=True) is None:
+                raise CommandError(f"no organization {org_id!r} in the "
+                                   f"{describe_store(settings)}")
+            return await org_moves.export(store, org_id, write, source=settings.store,
+                                          progress=ProgressBar(sys.stderr))
+        finally:
+            await store.close()
+
+    if output is None:
+        count = asyncio.run(run(sys.stdout.buffer.write))
+        sys.stdout.flush()
+    else:
+        # Written beside the target and renamed when complete: a cut-short export never
+        # takes the target's name. Only its owner may read it: it holds emails.
+        partial = output.with_name(output.name + ".partial")
+        try:
+            fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        except OSError as exc:
+            raise FlagError(f"--output {output}: cannot write there ({exc.strerror})") from None
+        try:
+            with os.fdopen(fd, "wb") as file:
+                count = asyncio.run(run(file.write))
+            os.replace(partial, output)
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(partial)
+        print(f"exported {count} items of {org_id} to {output}", file=sys.stderr)
+    return 0
+
+
+def cmd_org_import(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    path: str = args.file
+    try:
+        if path == "-":
+            parsed = org_moves.parse(sys.stdin.buffer)
+        else:
+            with open(path, "rb") as file:
+                parsed = org_moves.parse(file)
+    except OSError as exc:
+        raise FlagError(f"FILE {path}: cannot read it ({exc.strerror})") from None
+
+    async def run() -> org_moves.ImportResult:
+        store = open_store(settings)
+        try:
+            return await org_moves.import_file(store, parsed, progress=ProgressBar(sys.stderr))
+        finally:
+            await store.close()
+
+    result = asyncio.run(run())
+    where = describe_store(settings)
+    if result.already_imported:
+        print(f"{result.org_id} is already in the {where} as the file has it; nothing to do")
+        return 0
+    resumed = f", {result.present} were there already" if result.present else ""
+    expired = f", {result.expired} expired since the export" if result.expired else ""
+    print(f"imported {result.org_id} into the {where}: {result.written} items written in "
+          f"{result.groups} transactions{resumed}{expired}")
+    return 0
+
+
+def cmd_org_delete(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    org_id = _org_id(args.org)
+    where = describe_store(settings)
+    if not args.yes:
+        if not sys.stdin.isatty():
+            raise FlagError("deleting an organization cannot be undone: pass --yes, or run "
+                            "it on a terminal to confirm by typing the organization id")
+        typed = input(f"Delete {org_id} and everything in it from the {where}? "
+                      "Type its id to confirm: ")
+        if typed.strip() != org_id:
+            raise CommandError("not confirmed; nothing was deleted")
+
+    async def run() -> org_moves.DeleteResult:
+        store = open_store(settings)
+        try:
+            return await org_moves.delete(store, org_id, progress=ProgressBar(sys.stderr))
+        finally:
+            await store.close()
+
+    result = asyncio.run(run())
+    if result.deleted == 0:
+        print(f"no items of {org_id} in the {where}; nothing to do")
+    else:
+        print(f"deleted {org_id} from the {where}: {result.deleted} items")
+    return 0
 
 
 def cmd_export_schema(args: argparse.Namespace) -> int:
@@ -639,6 +748,37 @@ def build_parser() -> argparse.ArgumentParser:
                          metavar="DURATION",
                          help="refresh what expires within this (30m, 6h, 1d; default 6h; "
                               "0: only what is missing or expired)")
+    org = commands.add_parser("org", help="Export an organization to a file, import one "
+                              "(into this or the other backend), or delete one.",
+                              description="Move an organization between stores: export "
+                              "writes it as JSON Lines, import loads such a file into a store "
+                              "that does not have it yet (resumable), delete removes it.")
+    org_commands = org.add_subparsers(dest="org_command", required=True, metavar="ACTION")
+
+    def org_command(name: str, run: Callable[[argparse.Namespace], int], summary: str
+                    ) -> argparse.ArgumentParser:
+        sub = org_commands.add_parser(name, help=summary, description=summary)
+        config.add_flags(sub, store_flags)
+        sub.set_defaults(run=run)
+        return sub
+
+    org_export = org_command("export", cmd_org_export, "Write every item of an organization "
+                             "as JSON Lines (a header, one item per line, an end line), with "
+                             "a progress line on a terminal.")
+    org_export.add_argument("org", metavar="ORG", help="organization id")
+    org_export.add_argument("--output", "-o", type=Path, metavar="FILE",
+                            help="write to FILE (created readable by you only, complete or "
+                                 "not at all; default standard output)")
+    org_import = org_command("import", cmd_org_import, "Load an export into the configured "
+                             "store, where the organization must not exist yet; run again "
+                             "after an interruption to finish.")
+    org_import.add_argument("file", metavar="FILE", help="an export file, or - for standard "
+                                                         "input")
+    org_delete = org_command("delete", cmd_org_delete, "Delete an organization and every item "
+                             "of it; run again after an interruption to finish.")
+    org_delete.add_argument("org", metavar="ORG", help="organization id")
+    org_delete.add_argument("--yes", action="store_true",
+                            help="do not ask to confirm (needed when not on a terminal)")
     export = command("export-schema", cmd_export_schema, "Print the GraphQL schema (SDL), "
                      f"write it to schema/schema.graphql with schema/{POSSIBLE_TYPES_NAME} "
                      "(Apollo Client's possibleTypes) beside it, or check both are current.")
@@ -657,13 +797,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    name = " ".join(filter(None, (args.command, getattr(args, "org_command", None))))
     try:
         code: int = args.run(args)
     except SettingsError as exc:
-        print(f"devinsights {args.command}: {config.explain(exc, args)}", file=sys.stderr)
+        print(f"devinsights {name}: {config.explain(exc, args)}", file=sys.stderr)
         return 2
     except (CommandError, StoreError) as exc:
-        print(f"devinsights {args.command}: {exc}", file=sys.stderr)
+        print(f"devinsights {name}: {exc}", file=sys.stderr)
         return 2 if isinstance(exc, FlagError) else 1
     except KeyboardInterrupt:
         return 130

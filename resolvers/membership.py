@@ -6,8 +6,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from datastore import invitations, members, organizations
-from datastore.errors import AlreadyExists, InvitationUnavailable
+from datastore import invitations, keys, members, org_moves, organizations
+from datastore.errors import (
+    ActorNotAllowed,
+    AlreadyExists,
+    InvitationUnavailable,
+    NotFound,
+    TransactionCanceled,
+    VersionConflict,
+)
 from datastore.records import (
     Invitation,
     InvitationStatus,
@@ -16,6 +23,7 @@ from datastore.records import (
     Organization,
     Role,
 )
+from datastore.store import Check, Delete, attr_eq
 from resolvers import validation
 from resolvers.context import Context
 from resolvers.paging import Slice, Window, load_slice
@@ -201,3 +209,35 @@ async def member_count(ctx: Context, role: Role | None, status: MemberStatus | N
 async def invitation_count(ctx: Context, status: InvitationStatus | None) -> int:
     """totalCount of the invitations connection (one COUNT of the filtered prefix)."""
     return await ctx.store.count(invitations.list_query(ctx.caller.org_id, status=status))
+
+
+async def delete_organization(ctx: Context, confirm_name: str) -> int:
+    """Delete the caller's organization and everything in it, if ``confirm_name`` is its
+    name exactly; returns how many items went. The caller's own member item and email claim
+    go in the last transaction, with the organization item and the condition that they are
+    still an admin, so an interrupted deletion can be run again by the same admin."""
+    actor = ctx.acting()
+    org = await organizations.get(ctx.store, actor.org_id, consistent=True)
+    if org is None:
+        raise NotFound("organization not found")
+    if confirm_name != org.name:
+        raise validation.InputInvalid("confirmName", "type the organization's name exactly "
+                                                     "as it is to confirm the deletion")
+    me = actor.member
+    guarded, _ = actor.guarded([Delete(keys.member(org.org_id, me.user_id)),
+                                Delete(keys.member_email(org.org_id, me.email),
+                                       attr_eq("userId", me.user_id))])
+    # A check now, before anything goes: the caller is still an admin and the name holds.
+    try:
+        await actor.transact(ctx.store, [Check(keys.organization(org.org_id),
+                                               attr_eq("name", confirm_name))])
+    except TransactionCanceled:
+        raise VersionConflict("the organization was renamed or deleted while this ran; "
+                              "nothing was deleted") from None
+    try:
+        deleted = await org_moves.delete(ctx.store, org.org_id, last=guarded)
+    except TransactionCanceled:
+        raise ActorNotAllowed("your membership changed while the deletion ran; what is left "
+                              "of the organization stays until an admin deletes it") from None
+    ctx.organization = None
+    return deleted.deleted

@@ -140,6 +140,13 @@ class TransferOwnershipInput:
 
 
 @strawberry.input
+class DeleteOrganizationInput:
+    confirm_name: str = strawberry.field(
+        description="The organization's name, typed exactly: the confirmation that this is "
+                    "the organization to delete.")
+
+
+@strawberry.input
 class RefreshGitHubDataInput:
     user_id: strawberry.ID | None = strawberry.field(
         default=None, description="Whose analytics to fetch again from GitHub; default "

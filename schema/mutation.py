@@ -35,6 +35,7 @@ from schema.inputs import (
     AcceptInvitationInput,
     ChangeMemberRoleInput,
     CreateOrganizationInput,
+    DeleteOrganizationInput,
     GenerateTeamReportInput,
     InviteMemberInput,
     ReactivateMemberInput,
@@ -142,6 +143,14 @@ class UpdateMyProfileSuccess:
 
 
 @strawberry.type
+class DeleteOrganizationSuccess:
+    organization_id: strawberry.ID
+    deleted_items: int = strawberry.field(
+        description="How many items went: the organization, its people, invitations, "
+                    "analytics, reports and activity.")
+
+
+@strawberry.type
 class TransferOwnershipSuccess:
     organization: Organization
     owner: Member
@@ -218,6 +227,10 @@ TransferOwnershipResult = Annotated[
     TransferOwnershipSuccess | PermissionDenied | NotFound | MemberNotActive
     | VersionConflict | ValidationError,
     strawberry.union("TransferOwnershipResult")]
+DeleteOrganizationResult = Annotated[
+    DeleteOrganizationSuccess | PermissionDenied | NotFound | VersionConflict
+    | ValidationError,
+    strawberry.union("DeleteOrganizationResult")]
 RecordGitHubDataResult = Annotated[
     RecordGitHubDataSuccess | PermissionDenied | ValidationError,
     strawberry.union("RecordGitHubDataResult")]
@@ -408,3 +421,16 @@ class Mutation:
         ctx.observe(member=owner, organization=org)
         return TransferOwnershipSuccess(organization=Organization.from_record(org),
                                         owner=Member.from_record(owner))
+
+    @mutation(permission=permissions.IsAdmin,
+              description="Delete your organization and everything in it: its people, "
+                          "invitations, analytics, reports and activity. Confirm by typing "
+                          "its name. Cannot be undone; an interrupted deletion finishes when "
+                          "run again.")
+    async def delete_organization(self, info: strawberry.Info, input: DeleteOrganizationInput
+                                  ) -> DeleteOrganizationResult:
+        ctx = _ctx(info)
+        org_id = ctx.acting().org_id
+        deleted = await membership.delete_organization(ctx, input.confirm_name)
+        return DeleteOrganizationSuccess(organization_id=strawberry.ID(org_id),
+                                         deleted_items=deleted)

@@ -19,6 +19,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.conftest import reset_moto
 from tests.web.servers import (
     Served,
     cli_env,
@@ -35,7 +36,7 @@ README_DYNAMODB = "http://localhost:8001"
 SECRET = "readme-tests-hs256-secret-0123456789abcdef"
 COMMAND_LANGUAGES = {"sh", "bash", "shell", "console", "python"}
 CHECKS = {"make-run", "ci", "live-shell", "live-python", "cli", "dynamodb-setup",
-          "dynamodb-serve"}
+          "dynamodb-serve", "org-move"}
 BLOCK = re.compile(r"(?:<!-- check: (?P<check>[\w-]+) -->\n)?```(?P<lang>\w*)\n(?P<body>.*?)```",
                    re.DOTALL)
 
@@ -134,6 +135,26 @@ def test_the_cli_commands_succeed(tmp_path: Path) -> None:
     for line in block.body.strip().splitlines():
         result = shell(line, env)
         assert result.returncode == 0, f"{line}: {result.stderr}"
+
+
+def test_the_move_to_dynamodb_moves_the_demo(tmp_path: Path, moto_endpoint: str) -> None:
+    (block,) = blocks("org-move")
+    reset_moto(moto_endpoint)  # the README's table name: start without one of that name
+    env = cli_env(tmp_path, AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing",
+                  DEVINSIGHTS_DYNAMODB_ENDPOINT_URL=moto_endpoint,
+                  PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}")
+    assert shell("devinsights demo-data", env).returncode == 0
+
+    moved = subprocess.run(["bash", "-euo", "pipefail", "-c", block.body], env=env,
+                           cwd=tmp_path, capture_output=True, text=True, timeout=120,
+                           check=False)
+    there = shell("DEVINSIGHTS_STORE=dynamodb DEVINSIGHTS_DYNAMODB_TABLE=devinsights "
+                  "devinsights org export org-xyz-789", env)
+
+    assert moved.returncode == 0, moved.stderr
+    assert "imported org-xyz-789 into the DynamoDB table devinsights" in moved.stdout
+    exported = (tmp_path / "org.jsonl").read_text().splitlines()
+    assert there.stdout.splitlines()[1:] == exported[1:]
 
 
 # Long-running commands
