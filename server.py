@@ -33,7 +33,8 @@ from strawberry.printer import print_schema
 
 from datastore import demo, keys, org_moves, organizations
 from datastore.dynamodb import DynamoSettings, DynamoStore, make_client
-from datastore.embedded import EmbeddedStore, default_path
+from datastore.embedded import EmbeddedStore, NotAStore, default_path
+from datastore.embedded import backup as embedded_backup
 from datastore.errors import StoreError
 from datastore.feeds import FeedUnavailable
 from datastore.github_settings import GitHubNotConfigured
@@ -639,6 +640,35 @@ def cmd_org_delete(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_backup(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    if settings.store != "embedded":
+        raise CommandError("backup copies the embedded store's file; a DynamoDB table has "
+                           "point-in-time recovery (create-table turns it on) and on-demand "
+                           "backups (aws dynamodb create-backup)")
+    source = Path(settings.sqlite_path or default_path())
+    target: Path = args.path
+    if target.is_dir():
+        raise FlagError(f"PATH {target} is a folder; give the backup's file name")
+    if not target.parent.is_dir():
+        raise FlagError(f"PATH {target}: the folder {target.parent} does not exist")
+    if target.exists():
+        if source.exists() and os.path.samefile(source, target):
+            raise FlagError(f"PATH {target} is the store itself; back it up elsewhere")
+        if not args.force:
+            raise FlagError(f"PATH {target} exists; pass --force to replace it")
+    try:
+        copy = embedded_backup(source, target)
+    except NotAStore as exc:
+        raise CommandError(f"cannot back up: {exc}") from None
+    except (OSError, sqlite3.Error) as exc:
+        raise CommandError(f"the backup of {source} to {target} failed ({exc}); {target} is "
+                           "unchanged") from None
+    print(f"backed up the {describe_store(settings)} to {target}: {copy.items} items, "
+          f"{copy.bytes} bytes")
+    return 0
+
+
 def cmd_export_schema(args: argparse.Namespace) -> int:
     schema = build_schema()
     path: Path = args.path or SCHEMA_FILE
@@ -779,6 +809,11 @@ def build_parser() -> argparse.ArgumentParser:
     org_delete.add_argument("org", metavar="ORG", help="organization id")
     org_delete.add_argument("--yes", action="store_true",
                             help="do not ask to confirm (needed when not on a terminal)")
+    backup = command("backup", cmd_backup, "Copy the embedded store to a file with SQLite's "
+                     "online backup API: a consistent snapshot while servers write.",
+                     ("store", "sqlite_path"))
+    backup.add_argument("path", metavar="PATH", type=Path, help="the backup's file")
+    backup.add_argument("--force", action="store_true", help="replace PATH if it exists")
     export = command("export-schema", cmd_export_schema, "Print the GraphQL schema (SDL), "
                      f"write it to schema/schema.graphql with schema/{POSSIBLE_TYPES_NAME} "
                      "(Apollo Client's possibleTypes) beside it, or check both are current.")

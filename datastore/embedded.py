@@ -9,7 +9,9 @@ also serialize writers from other processes sharing the file.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
+import dataclasses
 import os
 import sqlite3
 import tempfile
@@ -103,6 +105,56 @@ def _connect(path: str) -> sqlite3.Connection:
     conn.execute("PRAGMA synchronous=NORMAL")
     conn.execute("PRAGMA busy_timeout=5000")
     return conn
+
+
+class NotAStore(ValueError):
+    """A file that is not an embedded store (or does not exist): the message says which."""
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Backup:
+    items: int
+    bytes: int
+
+
+def backup(source: str | Path, target: str | Path) -> Backup:
+    """Copy the store's file to ``target`` with SQLite's online backup API.
+
+    The copy is one step, inside one read transaction of the source: a snapshot of one
+    moment, whatever other processes commit meanwhile (in WAL mode they are not blocked).
+    It is written beside ``target``, checked (``PRAGMA integrity_check``), synced and then
+    renamed over it, so ``target`` is never a partial copy.
+    """
+    source, target = Path(source), Path(target)
+    if not source.is_file():
+        raise NotAStore(f"{source} does not exist")
+    partial = target.with_name(f".{target.name}.{os.getpid()}.partial")
+    src = sqlite3.connect(f"file:{source}?mode=rw", uri=True, timeout=5.0)  # never creates
+    try:
+        try:
+            src.execute("SELECT 1 FROM items LIMIT 1").fetchall()
+        except sqlite3.DatabaseError:
+            raise NotAStore(f"{source} is not a DevInsights embedded store") from None
+        # Only its owner may read it, like an export: it holds people's emails.
+        os.close(os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600))
+        dst = sqlite3.connect(partial)
+        try:
+            src.backup(dst)
+            checked = dst.execute("PRAGMA integrity_check").fetchone()
+            if checked != ("ok",):
+                raise sqlite3.DatabaseError(f"the copy failed its integrity check: {checked}")
+            items = int(dst.execute("SELECT COUNT(*) FROM items").fetchone()[0])
+            dst.execute("PRAGMA journal_mode=DELETE")  # one self-contained file, no -wal
+        finally:
+            dst.close()
+        with open(partial, "rb") as copy_file:
+            os.fsync(copy_file.fileno())
+        os.replace(partial, target)
+    finally:
+        src.close()
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(partial)
+    return Backup(items, target.stat().st_size)
 
 
 def _create_schema(conn: sqlite3.Connection) -> None:
