@@ -16,9 +16,11 @@ import logging
 import os
 import re
 import secrets
+import shutil
 import socket
 import sqlite3
 import sys
+import tempfile
 from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn, TextIO
@@ -59,6 +61,7 @@ from web.graphiql import (
 from web.health import Health
 from web.http import GraphQLHttp, cors_middleware
 from web.logs import configure_logging
+from web.metrics import MULTIPROC_ENV, Metrics
 from web.protocol import http_protocol
 from web.quota import UsageMeter
 from web.settings import Settings, SettingsError
@@ -138,11 +141,17 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
               broker=ActivityBroker(), store=store)
     if settings.api_quota:
         api.meter = UsageMeter(api.require_store, flush_calls=settings.quota_flush_calls)
+    metrics = api.metrics = Metrics(settings.metrics_token) if settings.metrics_token else None
+    if metrics is not None:
+        github.on_response = metrics.github_response
+        api.authenticator.on_jwks_fetch(metrics.jwks_refreshes_by)
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         owned = api.store is None
         store = api.store = api.store or open_store(settings)
+        if metrics is not None:
+            store.call_observer = metrics.store_call
         feed_task = None
         if settings.event_source == "table":
             # Every process's events, this one's included, come back from the store; the
@@ -177,6 +186,8 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
                 api.broker.detach(store)
             if api.meter is not None:
                 await api.meter.flush_all()
+            if metrics is not None and store.call_observer == metrics.store_call:
+                store.call_observer = None
             if owned:
                 await store.close()
                 api.store = None
@@ -191,6 +202,8 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
         Route("/readyz", health.ready, methods=["GET"]),
         *graphiql_routes(default_asset_dir()),
     ]
+    if metrics is not None:  # off: no route, a 404 like any unknown path
+        routes.append(Route("/metrics", metrics.endpoint, methods=["GET"]))
     app = Starlette(routes=routes, middleware=[cors_middleware(settings.cors)],
                     lifespan=lifespan)
     app.state.api = api
@@ -377,8 +390,19 @@ def _serve_workers(settings: Settings, sock: socket.socket) -> int:
     (it restarts a worker that dies and stops them all on SIGINT or SIGTERM)."""
     from uvicorn.supervisors import Multiprocess
 
+    metrics_dir = None
+    if settings.metrics_token and not os.environ.get(MULTIPROC_ENV):
+        # Each worker writes its figures here; whichever answers /metrics sums them. Set
+        # before the workers are spawned: prometheus-client reads it when imported.
+        metrics_dir = tempfile.mkdtemp(prefix="devinsights-metrics-")
+        os.environ[MULTIPROC_ENV] = metrics_dir
     supervisor = Multiprocess(WorkerConfig(settings), sockets=[sock])
-    supervisor.run()
+    try:
+        supervisor.run()
+    finally:
+        if metrics_dir is not None:
+            del os.environ[MULTIPROC_ENV]
+            shutil.rmtree(metrics_dir, ignore_errors=True)
     if any(p.exitcode == STARTUP_FAILURE for p in supervisor.processes):
         raise CommandError("a worker failed to start; the log line before this one says why")
     return 0

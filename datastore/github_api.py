@@ -28,7 +28,7 @@ import datetime as dt
 import http
 import logging
 from collections import Counter, OrderedDict
-from collections.abc import AsyncIterator, Iterator, MutableMapping
+from collections.abc import AsyncIterator, Callable, Iterator, MutableMapping
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
@@ -202,6 +202,8 @@ class GitHubClient:
         self._token: str | None = config.token
         self._token_expires: dt.datetime | None = None
         self._token_lock = asyncio.Lock()
+        # Told every response's status: the server's metrics.
+        self.on_response: Callable[[int], None] | None = None
 
     async def __aenter__(self) -> GitHubClient:
         limits = httpx.Limits(max_connections=self.config.concurrency,
@@ -222,6 +224,8 @@ class GitHubClient:
             self._http = self._api = None
 
     async def _observe(self, response: httpx.Response) -> None:
+        if self.on_response is not None:
+            self.on_response(response.status_code)
         if self._api is not None:
             self._api.observe(response)
 

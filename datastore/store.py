@@ -400,6 +400,8 @@ class Store(abc.ABC):
         # Called with every item a successful put or transaction wrote: an in-process
         # stand-in for DynamoDB Streams (used to fan activity out to subscribers).
         self.write_listeners: list[Callable[[Item], None]] = []
+        # Told of every attempt (operation, units, failed): the server's metrics.
+        self.call_observer: Callable[[str, Units, bool], None] | None = None
 
     # The one function every store call passes through.
 
@@ -432,6 +434,8 @@ class Store(abc.ABC):
             raise
         finally:
             self.totals.record(op, units, failed=failed)
+            if self.call_observer is not None:
+                self.call_observer(op, units, failed)
             request_log = current_calls.get()
             if request_log is not None:
                 request_log.record(op, units, failed=failed)

@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from datastore import leases
@@ -33,6 +34,7 @@ class GitHubSource:
         self._client: GitHubClient | None = None
         self._refreshers: dict[int, Refresher] = {}
         self._opening = asyncio.Lock()
+        self.on_response: Callable[[int], None] | None = None  # every GitHub response
 
     @property
     def configured(self) -> bool:
@@ -46,7 +48,9 @@ class GitHubSource:
         async with self._opening:
             if self._client is None:
                 from datastore.github_api import GitHubClient
-                self._client = await GitHubClient(self.config).__aenter__()
+                client = GitHubClient(self.config)
+                client.on_response = self.on_response
+                self._client = await client.__aenter__()
             found = self._refreshers.get(id(store))
             if found is None or found.store is not store:
                 from datastore.github_refresh import Refresher

@@ -15,6 +15,7 @@ from pathlib import Path
 import httpx
 import orjson
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from datastore import demo, keys
 from server import open_store
@@ -258,3 +259,40 @@ def test_workers_are_replaced_when_one_dies_and_all_stop_with_the_parent(
 
     assert code == 0
     assert not any(alive(pid) for pid in workers)
+
+
+def test_metrics_under_workers_sum_every_worker(tmp_path: Path) -> None:
+    scraper = "scraper-token-0123456789abcdefghijklmnop"
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    env = cli_env(tmp_path, DEVINSIGHTS_JWT_SECRET=SECRET, DEVINSIGHTS_METRICS_TOKEN=scraper,
+                  DEVINSIGHTS_SQLITE_PATH=str(tmp_path / "m.sqlite3"), TMPDIR=str(scratch))
+    assert run_cli("demo-data", env=env).returncode == 0
+    admin = token()
+    viewer = {"json": {"query": "query Viewer { viewer { name } }",
+                       "operationName": "Viewer"}}
+
+    async def run(served: ServeProcess) -> tuple[int, list[float]]:
+        async with httpx.AsyncClient(base_url=served.url, timeout=10) as client:
+            sent = 0
+            while len(request_pids(served)) < 2:
+                assert sent < 50 * BURST, "one worker answered every request"
+                await asyncio.gather(*(send(client, admin, viewer) for _ in range(BURST)))
+                sent += BURST
+            scrapes = []
+            for _ in range(4):  # new connections: whichever worker answers sums them all
+                page = await client.get("/metrics", headers={
+                    "Authorization": f"Bearer {scraper}", "Connection": "close"})
+                assert page.status_code == 200, page.text
+                scrapes.append(next(
+                    s.value for f in text_string_to_metric_families(page.text)
+                    for s in f.samples if s.name == "devinsights_requests_total"
+                    and s.labels == {"kind": "http", "operation": "Viewer", "status": "200"}))
+        return sent, scrapes
+
+    with server(env, "--workers", "2") as served:
+        assert len(list(scratch.glob("devinsights-metrics-*"))) == 1
+        sent, scrapes = asyncio.run(run(served))
+
+    assert scrapes == [sent] * 4
+    assert list(scratch.glob("devinsights-metrics-*")) == []  # removed when serving ends

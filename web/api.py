@@ -15,6 +15,7 @@ from resolvers.context import ApiSettings, Caller
 from resolvers.events import ActivityBroker
 from web.auth import Authenticator
 from web.logs import request_logger
+from web.metrics import Metrics
 from web.quota import UsageMeter
 from web.settings import Settings
 
@@ -35,6 +36,7 @@ class Api:
     store: Store | None = None  # opened and closed by the app's lifespan
     meter: UsageMeter | None = None  # None when quotas are off
     feed: Feed | None = None  # what every process writes, when events come from the store
+    metrics: Metrics | None = None  # None when GET /metrics is off
 
     def require_store(self) -> Store:
         if self.store is None:
@@ -55,6 +57,7 @@ class RequestLog:
     started: float = field(default_factory=time.perf_counter)
     fields: dict[str, Any] = field(default_factory=dict)
     calls: CallLog = field(default_factory=CallLog)
+    metrics: Metrics | None = None
 
     def caller(self, caller: Caller) -> None:
         self.fields["org"] = caller.org_id
@@ -65,9 +68,12 @@ class RequestLog:
         names.append(name[:MAX_LOGGED_NAME] if name else None)
 
     def emit(self, status: int | str, *, level: int = 20) -> None:
-        duration_ms = round((time.perf_counter() - self.started) * 1000, 2)
+        seconds = time.perf_counter() - self.started
+        duration_ms = round(seconds * 1000, 2)
         fields = dict(self.fields)
         names = fields.pop("operations", [])
+        if self.metrics is not None:
+            self.metrics.request(self.kind, names, status, seconds)
         if len(names) == 1:
             fields["operation"] = names[0]
         elif names:

@@ -112,6 +112,11 @@ class Authenticator:
                     "(development), DEVINSIGHTS_JWT_PUBLIC_KEY or DEVINSIGHTS_JWT_JWKS_URL, or "
                     "run `devinsights serve --demo`")
 
+    def on_jwks_fetch(self, observer: Callable[[str], None]) -> None:
+        """Tell ``observer`` the outcome ("ok", "failed") of every JWKS fetch, if any."""
+        if self._jwks is not None:
+            self._jwks.on_fetch = observer
+
     @property
     def algorithms(self) -> tuple[str, ...]:
         return ("RS256", "ES256") if self._jwks is not None else (self._algorithm,)

@@ -74,6 +74,8 @@ async def admit(api: Api, caller: Caller, rl: RequestLog, calls: CallLog, *,
             await api.meter.admit(caller.org_id, operations)
         except QuotaExceeded as exc:
             rl.fields["quota"] = "exceeded"
+            if api.metrics is not None:
+                api.metrics.quota_refusals.inc()
             raise Refusal(429, "QUOTA_EXCEEDED", str(exc),
                           headers={"Retry-After": str(exc.retry_after)},
                           retry_after=exc.retry_after) from None

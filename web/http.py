@@ -325,7 +325,8 @@ class GraphQLHttp:
         if (request.method == "GET" and "query" not in request.query_params
                 and self.ide is not None and wants_html(request.headers.get("accept"))):
             return await self.ide(request)
-        rl = RequestLog("http", fields={"method": request.method, "path": request.url.path})
+        rl = RequestLog("http", fields={"method": request.method, "path": request.url.path},
+                        metrics=self.api.metrics)
         media = negotiate(request.headers.get("accept"))
         calls = current_calls.set(rl.calls)  # the quota flush belongs to the request too
         try:

@@ -57,6 +57,7 @@ class SigningKeys:
         self.refresh_seconds = refresh_seconds
         self.timeout_seconds = timeout_seconds
         self.clock = clock
+        self.on_fetch: Callable[[str], None] | None = None  # told "ok" or "failed"
         self._keys: Keys = {}
         self._fetched_at = -math.inf  # when the fetch of the current set began
         self._fetch: asyncio.Task[Keys] | None = None
@@ -97,6 +98,8 @@ class SigningKeys:
                     if k.key_id and k.public_key_use in ("sig", None)}
         except (TimeoutError, jwt.PyJWKClientError, jwt.PyJWKSetError) as exc:
             self._failed_at = self.clock()
+            if self.on_fetch is not None:
+                self.on_fetch("failed")
             reason = (f"no answer within {self.timeout_seconds:g} s"
                       if isinstance(exc, TimeoutError) else str(exc))
             log.warning("the identity provider's JWKS could not be fetched: %s", reason,
@@ -105,6 +108,8 @@ class SigningKeys:
         finally:
             self._fetch = None
         self._keys, self._fetched_at = keys, started
+        if self.on_fetch is not None:
+            self.on_fetch("ok")
         return keys
 
 

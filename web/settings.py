@@ -91,6 +91,7 @@ class Settings:
     jwks_refresh_seconds: float = 30.0
     jwks_timeout_seconds: float = 5.0
     cursor_secret: str | None = field(default=None, repr=False)
+    metrics_token: str | None = field(default=None, repr=False)
     cors_origins: tuple[str, ...] = ()
     max_body_bytes: int = 1024 * 1024
     max_headers: int = 100
@@ -202,11 +203,15 @@ def _check(s: Settings) -> None:
     if len(keys) > 1:
         raise SettingsError(f"set only one way to verify tokens, not {' and '.join(keys)}")
     for name, value in (("DEVINSIGHTS_JWT_SECRET", s.jwt_secret),
-                        ("DEVINSIGHTS_CURSOR_SECRET", s.cursor_secret)):
+                        ("DEVINSIGHTS_CURSOR_SECRET", s.cursor_secret),
+                        ("DEVINSIGHTS_METRICS_TOKEN", s.metrics_token)):
         if value is not None and len(value.encode()) < MIN_SECRET_BYTES:
             raise SettingsError(f"{name} must be at least {MIN_SECRET_BYTES} bytes; generate "
                                 "one with: python -c 'import secrets; "
                                 "print(secrets.token_urlsafe(32))'")
+    if s.metrics_token is not None and s.metrics_token in (s.jwt_secret, s.cursor_secret):
+        raise SettingsError("DEVINSIGHTS_METRICS_TOKEN must differ from the JWT and cursor "
+                            "secrets: the scraper's token must open nothing else")
     if s.jwt_jwks_url and not s.jwt_jwks_url.startswith(("https://", "http://")):
         raise SettingsError("DEVINSIGHTS_JWT_JWKS_URL must be an http(s) URL")
     _check_github(s)
@@ -368,6 +373,8 @@ OPTIONS: tuple[Option, ...] = (
            parse=float),
     Option("cursor_secret", "DEVINSIGHTS_CURSOR_SECRET",
            "key that signs pagination cursors (default: derived from the JWT secret)"),
+    Option("metrics_token", "DEVINSIGHTS_METRICS_TOKEN",
+           "bearer token of the Prometheus scraper; turns GET /metrics on (default off)"),
     Option("cors_origins", "DEVINSIGHTS_CORS_ORIGINS",
            "comma-separated browser origins allowed to call the API (default none)",
            parse=_origins, flag="--cors-origins"),

@@ -104,7 +104,15 @@ class SubscriptionServer:
             await websocket.close(code=4406, reason=f"Subprotocol not acceptable; use {PROTOCOL}")
             return
         await websocket.accept(subprotocol=PROTOCOL)
-        await Connection(self.api, websocket).run()
+        metrics = self.api.metrics
+        if metrics is None:
+            await Connection(self.api, websocket).run()
+            return
+        metrics.websockets.inc()
+        try:
+            await Connection(self.api, websocket).run()
+        finally:
+            metrics.websockets.dec()
 
 
 class Connection:
@@ -243,7 +251,8 @@ class Connection:
                          variables: dict[str, Any] | None, name: str | None) -> None:
         kind = operation_type(query, name, self.api.settings.max_tokens)
         streams = kind is OperationType.SUBSCRIPTION
-        rl = RequestLog("subscription" if streams else "websocket", fields={"path": "/graphql"})
+        rl = RequestLog("subscription" if streams else "websocket", fields={"path": "/graphql"},
+                        metrics=self.api.metrics)
         rl.caller(caller)
         rl.operation(name)
         token = current_calls.set(rl.calls)  # the quota flush belongs to the operation too
@@ -298,6 +307,18 @@ class Connection:
                       rl: RequestLog) -> None:
         rl.fields["events"] = 0
         context = await self._admit(caller, rl)
+        metrics = self.api.metrics
+        if metrics is None:
+            await self._deliver(op_id, query, variables, name, rl, context)
+            return
+        metrics.subscriptions.inc()
+        try:
+            await self._deliver(op_id, query, variables, name, rl, context)
+        finally:
+            metrics.subscriptions.dec()
+
+    async def _deliver(self, op_id: str, query: str, variables: dict[str, Any] | None,
+                       name: str | None, rl: RequestLog, context: Context) -> None:
         results: AsyncGenerator[ExecutionResult, None] = await self.api.schema.subscribe(
             query, variable_values=variables, context_value=context, operation_name=name)
         async with contextlib.aclosing(results):

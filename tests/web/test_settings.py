@@ -61,16 +61,18 @@ def test_a_flag_wins_over_the_environment_and_an_absent_flag_does_not() -> None:
 
 def test_secrets_have_no_flag_because_argv_is_public() -> None:
     for option in OPTIONS:
-        if "secret" in option.name or option.name == "jwt_public_key":
+        if "secret" in option.name or option.name in ("jwt_public_key", "metrics_token"):
             assert option.flag is None
 
 
 def test_secrets_are_left_out_of_the_repr() -> None:
-    s = Settings(jwt_secret=SECRET, cursor_secret=SECRET, github_token=SECRET)
+    s = Settings(jwt_secret=SECRET, cursor_secret=SECRET, github_token=SECRET,
+                 metrics_token=SECRET + "-metrics")
     app = Settings(github_app_id="1", github_app_private_key=SECRET,
                    github_app_installation_id="2")
 
     assert SECRET not in repr(s)
+    assert "metrics" not in repr(s).replace("metrics_token", "")
     assert SECRET not in repr(s.github_config())
     assert SECRET not in repr(app) + repr(app.github_config())
 
@@ -94,6 +96,11 @@ def test_a_github_app_s_key_is_read_from_its_file(tmp_path: Path) -> None:
     ({"DEVINSIGHTS_PORT": "eighty"}, "DEVINSIGHTS_PORT"),
     ({"DEVINSIGHTS_STORE": "postgres"}, "DEVINSIGHTS_STORE"),
     ({"DEVINSIGHTS_JWT_SECRET": "short"}, "at least 32 bytes"),
+    ({"DEVINSIGHTS_METRICS_TOKEN": "short"}, "DEVINSIGHTS_METRICS_TOKEN must be at least 32"),
+    ({"DEVINSIGHTS_METRICS_TOKEN": "s" * 32, "DEVINSIGHTS_JWT_SECRET": "s" * 32},
+     "must differ from the JWT and cursor secrets"),
+    ({"DEVINSIGHTS_METRICS_TOKEN": "s" * 32, "DEVINSIGHTS_CURSOR_SECRET": "s" * 32},
+     "must differ from the JWT and cursor secrets"),
     ({"DEVINSIGHTS_JWT_SECRET": SECRET, "DEVINSIGHTS_JWT_JWKS_URL": "https://id.test/jwks"},
      "only one way"),
     ({"DEVINSIGHTS_JWT_JWKS_URL": "file:///etc/passwd"}, "http(s) URL"),
