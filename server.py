@@ -68,6 +68,8 @@ from web.settings import Settings, SettingsError
 from web.subscriptions import SubscriptionServer
 
 if TYPE_CHECKING:  # gidgethub and httpx load when a refresh runs, not with the server
+    from opentelemetry.sdk.trace import TracerProvider
+
     from datastore.github_refresh import Summary
 
 log = logging.getLogger("devinsights.server")
@@ -114,6 +116,14 @@ async def graphiql_page(request: Request) -> Response:
                                  "Cache-Control": "no-store"})
 
 
+def _otlp_provider(endpoint: str) -> TracerProvider:
+    from web.tracing import TracingUnavailable, otlp_provider
+    try:
+        return otlp_provider(endpoint)
+    except TracingUnavailable as exc:
+        raise SettingsError(str(exc), setting="otlp_endpoint") from None
+
+
 def uvicorn_config(app: Starlette, settings: Settings) -> uvicorn.Config:
     """How `devinsights serve` runs the app; its HTTP protocol enforces the connection limits
     (web/protocol.py)."""
@@ -123,11 +133,21 @@ def uvicorn_config(app: Starlette, settings: Settings) -> uvicorn.Config:
         timeout_graceful_shutdown=int(settings.shutdown_timeout_seconds))
 
 
-def create_app(settings: Settings, store: Store | None = None) -> Starlette:
+def create_app(settings: Settings, store: Store | None = None, *,
+               tracer_provider: TracerProvider | None = None) -> Starlette:
     """The ASGI app. Without ``store`` its lifespan opens one from settings and closes it;
-    a store passed in belongs to the caller, who closes it."""
+    a store passed in belongs to the caller, who closes it. Traces go to
+    ``tracer_provider`` (tests pass one), else to DEVINSIGHTS_OTLP_ENDPOINT when set."""
+    owned_provider = tracer_provider is None and settings.otlp_endpoint is not None
+    if tracer_provider is None and settings.otlp_endpoint is not None:
+        tracer_provider = _otlp_provider(settings.otlp_endpoint)
+    traced_schema = None
+    if tracer_provider is not None:
+        from web.tracing import schema_extension
+        traced_schema = schema_extension(tracer_provider)
     schema = build_schema(introspection=settings.introspection, max_depth=settings.max_depth,
-                          max_aliases=settings.max_aliases, max_tokens=settings.max_tokens)
+                          max_aliases=settings.max_aliases, max_tokens=settings.max_tokens,
+                          tracing=traced_schema)
     github = GitHubSource(settings.github_config(),
                           ttl_seconds=settings.github_data_ttl_seconds)
     api = Api(settings=settings, schema=schema, authenticator=Authenticator(settings),
@@ -152,6 +172,10 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
         store = api.store = api.store or open_store(settings)
         if metrics is not None:
             store.call_observer = metrics.store_call
+        untrace = None
+        if tracer_provider is not None:
+            from web.tracing import trace_store
+            untrace = trace_store(store, tracer_provider)
         feed_task = None
         if settings.event_source == "table":
             # Every process's events, this one's included, come back from the store; the
@@ -191,6 +215,10 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
             if owned:
                 await store.close()
                 api.store = None
+            if untrace is not None:
+                untrace()
+            if tracer_provider is not None and owned_provider:
+                tracer_provider.shutdown()  # sends what is still batched
             log.info("stopped")
 
     http = GraphQLHttp(api, ide=graphiql_page)

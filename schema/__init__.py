@@ -51,7 +51,8 @@ class HideSuggestions(RewriteErrors):
 
 
 def build_schema(*, introspection: bool = True, max_depth: int = 12, max_aliases: int = 30,
-                 max_tokens: int = 2000, cache_size: int = 256) -> strawberry.Schema:
+                 max_tokens: int = 2000, cache_size: int = 256,
+                 tracing: Callable[[], SchemaExtension] | None = None) -> strawberry.Schema:
     # Build the rule classes once: the validation cache is keyed by them, so rules built per
     # request would miss it every time (and fill it with garbage).
     limits: list[type[ASTValidationRule]] = [depth_limit(max_depth), alias_limit(max_aliases)]
@@ -65,6 +66,8 @@ def build_schema(*, introspection: bool = True, max_depth: int = 12, max_aliases
     ]
     if not introspection:
         extensions += [DisableIntrospection, HideSuggestions]
+    if tracing is not None:  # spans of the operation and its resolvers (web/tracing.py)
+        extensions.append(tracing)
     return Schema(query=Query, mutation=Mutation, subscription=Subscription,
                   types=list(ERROR_TYPES), extensions=extensions,
                   config=StrawberryConfig(auto_camel_case=True,

@@ -92,6 +92,7 @@ class Settings:
     jwks_timeout_seconds: float = 5.0
     cursor_secret: str | None = field(default=None, repr=False)
     metrics_token: str | None = field(default=None, repr=False)
+    otlp_endpoint: str | None = None
     cors_origins: tuple[str, ...] = ()
     max_body_bytes: int = 1024 * 1024
     max_headers: int = 100
@@ -209,6 +210,11 @@ def _check(s: Settings) -> None:
             raise SettingsError(f"{name} must be at least {MIN_SECRET_BYTES} bytes; generate "
                                 "one with: python -c 'import secrets; "
                                 "print(secrets.token_urlsafe(32))'")
+    if s.otlp_endpoint is not None and urlsplit(s.otlp_endpoint).scheme not in ("http",
+                                                                                "https"):
+        raise SettingsError(f"{{name}} must be an http(s) URL such as "
+                            f"http://localhost:4318/v1/traces, not {s.otlp_endpoint!r}",
+                            setting="otlp_endpoint")
     if s.metrics_token is not None and s.metrics_token in (s.jwt_secret, s.cursor_secret):
         raise SettingsError("DEVINSIGHTS_METRICS_TOKEN must differ from the JWT and cursor "
                             "secrets: the scraper's token must open nothing else")
@@ -375,6 +381,9 @@ OPTIONS: tuple[Option, ...] = (
            "key that signs pagination cursors (default: derived from the JWT secret)"),
     Option("metrics_token", "DEVINSIGHTS_METRICS_TOKEN",
            "bearer token of the Prometheus scraper; turns GET /metrics on (default off)"),
+    Option("otlp_endpoint", "DEVINSIGHTS_OTLP_ENDPOINT",
+           "OTLP/HTTP traces URL (such as http://localhost:4318/v1/traces); turns tracing "
+           "on (needs the tracing extra; default off)"),
     Option("cors_origins", "DEVINSIGHTS_CORS_ORIGINS",
            "comma-separated browser origins allowed to call the API (default none)",
            parse=_origins, flag="--cors-origins"),

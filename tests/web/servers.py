@@ -132,11 +132,12 @@ def capturing_logs() -> Iterator[LogLines]:
 
 @contextmanager
 def serving(settings: Settings, store: Store | None = None, *,
-            demo_data: bool = True) -> Iterator[Served]:
-    """Serve ``create_app(settings, store)`` on a free port of 127.0.0.1 until the block ends."""
+            demo_data: bool = True, **app_options: Any) -> Iterator[Served]:
+    """Serve ``create_app(settings, store, **app_options)`` on a free port of 127.0.0.1 until
+    the block ends."""
     if demo_data:
         asyncio.run(_load_demo(settings, store))
-    app = create_app(settings, store)
+    app = create_app(settings, store, **app_options)
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # see server._listening_socket
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
