@@ -129,7 +129,8 @@ def backup(source: str | Path, target: str | Path) -> Backup:
     if not source.is_file():
         raise NotAStore(f"{source} does not exist")
     partial = target.with_name(f".{target.name}.{os.getpid()}.partial")
-    src = sqlite3.connect(f"file:{source}?mode=rw", uri=True, timeout=5.0)  # never creates
+    # mode=rw never creates the file; as_uri() escapes what a URI would misread (?, #, %).
+    src = sqlite3.connect(source.resolve().as_uri() + "?mode=rw", uri=True, timeout=5.0)
     try:
         try:
             src.execute("SELECT 1 FROM items LIMIT 1").fetchall()
@@ -150,6 +151,11 @@ def backup(source: str | Path, target: str | Path) -> Backup:
         with open(partial, "rb") as copy_file:
             os.fsync(copy_file.fileno())
         os.replace(partial, target)
+        directory = os.open(target.parent, os.O_RDONLY)
+        try:
+            os.fsync(directory)  # the rename itself survives a crash
+        finally:
+            os.close(directory)
     finally:
         src.close()
         with contextlib.suppress(FileNotFoundError):
@@ -233,6 +239,10 @@ class EmbeddedStore(Store):
             if op == "ping":
                 self._read(lambda c: c.execute("SELECT 1").fetchone())
                 return None, NO_UNITS
+            if op == "snapshot":  # one statement: one snapshot of the file (WAL)
+                rows = self._read(lambda c: c.execute(
+                    "SELECT body FROM items WHERE pk = ? ORDER BY sk", (request,)).fetchall())
+                return [_load(r[0]) for r in rows], NO_UNITS
             runner = self._writers[op]
         except sqlite3.OperationalError as exc:
             raise _translate(exc) from None
@@ -255,6 +265,10 @@ class EmbeddedStore(Store):
                 break
             del self._tokens[token]
         return request.token in self._tokens
+
+    async def partition_snapshot(self, partition: str) -> list[Item] | None:
+        items: list[Item] = await self._call("snapshot", partition)
+        return [i for i in items if self._alive(i)]
 
     def _read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         with self._reader_lock:

@@ -27,7 +27,7 @@ from datastore.github_history import read_history
 from datastore.github_metrics import compute
 from datastore.github_settings import GitHubError, GitHubRateLimited, GitHubUnavailable
 from datastore.records import DAY_SECONDS, GitHubData, Member, MemberStatus
-from datastore.store import Put, Store, attr_lt, item_missing
+from datastore.store import Check, Put, Store, attr_lt, item_exists, item_missing
 
 log = logging.getLogger("devinsights.github")
 
@@ -127,17 +127,27 @@ class Refresher:
         changed = before is None or before.get("data") != record.data
         put = Put(record.to_item(),
                   condition=item_missing() | attr_lt("cachedAt", record.cached_at))
-        actions: list[Put] = [put]
+        actions: list[Put | Check] = [put]
         if actor is not None:
             actions.append(activity.put_event(activity.event(
                 self.store, record.org_id, actor.user_id, "github_data.refreshed",
                 record.github_username)))
+        else:
+            # A scheduled refresh takes seconds: the person may have been removed, or the
+            # organization deleted, meanwhile. Their analytics must not come back.
+            actions.append(Check(keys.member(record.org_id, record.user_id)
+                                 if record.user_id else keys.organization(record.org_id),
+                                 item_exists()))
         try:
             if actor is not None:
                 await actor.transact(self.store, actions)
             else:
                 await self.store.transact(actions)
         except TransactionCanceled as exc:
+            if actor is None and exc.failed(1):
+                log.info("github data: the person or organization is gone; not stored",
+                         extra={"fields": {"org": record.org_id}})
+                return Outcome(record, False, fetched.api_calls)
             if not exc.failed(0):
                 raise
             newer = await self.store.get(key, consistent=True)

@@ -64,17 +64,57 @@ class ImportRefused(StoreError):
     the check that says so (an import refused part-way has written whole groups only)."""
 
 
+class ExportInconsistent(StoreError):
+    """What was read is not one moment's state of the organization (a member or invitation
+    without the claim written with it): it changed while it was read."""
+
+
+class Pairs:
+    """The items written together: each member with the claim that reserves its email, each
+    invitation claim with the invitation it names. A partition read across several moments
+    (DynamoDB pages) while someone joined or left can hold one half only."""
+
+    def __init__(self, org_id: str) -> None:
+        self.org_id = org_id
+        self.members: dict[str, tuple[str, Key]] = {}  # userId -> (email, key)
+        self.email_claims: dict[str, tuple[str, Key]] = {}  # email -> (userId, key)
+        self.invitations: dict[str, str] = {}  # inviteId -> email
+        self.invite_claims: dict[str, tuple[str, Key]] = {}  # email -> (inviteId, key)
+
+    def add(self, item: Item) -> None:
+        sk, key = str(item["SK"]), Key(item["PK"], item["SK"])
+        email, user, invite = item.get("email"), item.get("userId"), item.get("inviteId")
+        if sk.startswith(keys.MEMBER) and isinstance(email, str):
+            self.members[sk.removeprefix(keys.MEMBER)] = (keys.normalize_email(email), key)
+        elif sk.startswith(keys.EMAIL) and isinstance(user, str):
+            self.email_claims[sk.removeprefix(keys.EMAIL)] = (user, key)
+        elif sk.startswith(keys.INVITE_EMAIL) and isinstance(invite, str):
+            self.invite_claims[sk.removeprefix(keys.INVITE_EMAIL)] = (invite, key)
+        elif sk.startswith(keys.INVITE) and isinstance(email, str):
+            self.invitations[sk.removeprefix(keys.INVITE)] = keys.normalize_email(email)
+
+    def unpaired(self) -> list[Key]:
+        """The keys whose partner is missing or names another item."""
+        out = [key for user, (email, key) in self.members.items()
+               if self.email_claims.get(email, ("", key))[0] != user]
+        out += [key for email, (user, key) in self.email_claims.items()
+                if self.members.get(user, ("", key))[0] != email]
+        out += [key for email, (invite, key) in self.invite_claims.items()
+                if self.invitations.get(invite) != email]
+        return out
+
+
 # Export
 
 
-async def partition_items(store: Store, org_id: str, *, page: int = EXPORT_PAGE
-                          ) -> AsyncIterator[Item]:
+async def partition_items(store: Store, org_id: str, *, page: int = EXPORT_PAGE,
+                          include_expired: bool = False) -> AsyncIterator[Item]:
     """Every live item of the organization's partition in sort-key order, read strongly
-    consistently a page at a time (expired items are skipped, as every read does)."""
+    consistently a page at a time (expired items are skipped unless ``include_expired``)."""
     cursor: str | None = None
     while True:
         result = await store.query(Query(keys.org_pk(org_id), limit=page, cursor=cursor,
-                                         consistent=True))
+                                         consistent=True, include_expired=include_expired))
         for item in result.items:
             yield item
         if result.cursor is None:
@@ -95,17 +135,31 @@ def line(value: Any) -> bytes:
 async def export(store: Store, org_id: str, write: Callable[[bytes], Any], *, source: str,
                  progress: Progress = _quiet) -> int:
     """Write the organization as JSON Lines through ``write``; return how many items."""
-    keys.org_pk(org_id)  # an id that cannot be a key is refused before anything is written
+    pk = keys.org_pk(org_id)  # an id that cannot be a key is refused before anything else
     write(line(header(org_id, source, store.clock())))
     count = 0
-    async for item in partition_items(store, org_id):
+    pairs = Pairs(org_id)
+    snapshot = await store.partition_snapshot(pk)  # one moment, where the backend can
+    items = _each(snapshot) if snapshot is not None else partition_items(store, org_id)
+    async for item in items:
+        pairs.add(item)
         write(line({"item": item}))
         count += 1
         if count % 100 == 0:
             progress(count, None, "items exported")
+    if pairs.unpaired():
+        raise ExportInconsistent(
+            f"{org_id} changed while it was exported ({len(pairs.unpaired())} items of a "
+            "member or invitation without the claim written with it); export it again "
+            "while nobody joins or leaves, or with the servers stopped")
     write(line({"end": {"items": count}}))
     progress(count, count, "items exported")
     return count
+
+
+async def _each(items: list[Item]) -> AsyncIterator[Item]:
+    for item in items:
+        yield item
 
 
 # Import
@@ -178,6 +232,14 @@ def parse(lines: Iterable[bytes | str]) -> ExportFile:
                             "short; export the organization again")
     if keys.organization(org_id) not in seen:
         raise ImportRefused(f"the file has no organization item for {org_id}")
+    pairs = Pairs(org_id)
+    for item in items:
+        pairs.add(item)
+    unpaired = sorted(seen[k] for k in pairs.unpaired())
+    if unpaired:
+        raise ImportRefused(f"line {', '.join(map(str, unpaired[:5]))}: a member or "
+                            "invitation without the claim written with it (or a claim without "
+                            "it); the export is not one moment's state: export again")
     return ExportFile(org_id, items, seen)
 
 
@@ -205,7 +267,35 @@ def _read_item(item: dict[str, Any], org_id: str, number: int) -> Item:
         raise ImportRefused(f"line {number}: {exc}") from None
     if checked["PK"] != keys.org_pk(org_id):
         raise ImportRefused(f"line {number}: an item of another partition than {org_id}'s")
+    if checked.get("organizationId", org_id) != org_id:
+        raise ImportRefused(f"line {number}: organizationId is not {org_id}")
+    # The index keys are what the item's kind makes them, so an edited file cannot put an
+    # item into another organization's activity or another person's list of organizations.
+    try:
+        expected = _index_keys(checked, org_id)
+    except (KeyError, TypeError, keys.InvalidKeyPart):
+        raise ImportRefused(f"line {number}: a {checked.get('entityType')} item without "
+                            "the attributes its kind has") from None
+    present = {k: checked[k] for k in keys.ALL_KEY_ATTRIBUTES - set(keys.TABLE_KEYS)
+               if k in checked}
+    if present != expected:
+        raise ImportRefused(f"line {number}: index keys that a "
+                            f"{checked.get('entityType')} item does not have")
     return checked
+
+
+def _index_keys(item: Item, org_id: str) -> dict[str, str]:
+    """The GSI keys an item of this kind is written with (datastore/records.py)."""
+    kind = item.get("entityType")
+    if kind == "MEMBER":
+        return {"GSI1PK": keys.email_index(item["email"]),
+                "GSI1SK": keys.user_index(item["userId"]),
+                "GSI2PK": keys.user_index(item["userId"]),
+                "GSI2SK": keys.joined_index(int(item["joinedAt"]))}
+    if kind == "ACTIVITY":
+        return {"GSI2PK": keys.activity_index(org_id),
+                "GSI2SK": keys.activity_time(int(item["at"]), item["eventId"])}
+    return {}
 
 
 def groups(items: Sequence[Item], org_id: str) -> tuple[list[list[Item]], Item]:
@@ -359,7 +449,8 @@ async def delete(store: Store, org_id: str, *, last: Sequence[Action] = (),
 async def _delete_all(store: Store, org_id: str, keep: set[Key], result: DeleteResult,
                       progress: Progress) -> None:
     pending: list[Key] = []
-    async for item in partition_items(store, org_id, page=DELETE_BATCH * 4):
+    async for item in partition_items(store, org_id, page=DELETE_BATCH * 4,
+                                      include_expired=True):
         key = Key(item["PK"], item["SK"])
         if key not in keep:
             pending.append(key)

@@ -61,7 +61,8 @@ TTL_ATTRIBUTE = "expiresAt"
 # by GROWTH each round, so a selective filter costs a few calls, never one per item.
 FILTERED_PAGE = 100
 GROWTH = 4
-READ_OPS = frozenset({"get", "batch_get", "query", "count", "ping", "scan_organizations"})
+READ_OPS = frozenset({"get", "batch_get", "query", "count", "ping", "scan_organizations",
+                      "snapshot"})
 _INT64 = 2**63
 _EXACT_FLOAT_INTS = 2**53
 
@@ -199,6 +200,7 @@ class Query:
     cursor: str | None = None
     where: Mapping[str, Any] | None = None  # equality on non-key attributes
     consistent: bool = False  # strongly consistent (the table only: GSI reads never are)
+    include_expired: bool = False  # also what TTL has not removed yet (deleting a partition)
 
     @property
     def key_names(self) -> tuple[str, str]:
@@ -523,10 +525,11 @@ class Store(abc.ABC):
                           ) -> list[Item]:
         visible: list[Item] = []
         sparse = 0  # raw pages that held items we had to drop (expired, filtered out)
+        alive = _always if q.include_expired else self._alive
         while True:
             raw_limit = None if want is None else _raw_limit(q, want - len(visible), sparse)
             raw: RawPage = await self._call("query", RawQuery(q, start, raw_limit))
-            kept = [i for i in raw.items if self._alive(i) and _matches(i, q.where)]
+            kept = [i for i in raw.items if alive(i) and _matches(i, q.where)]
             sparse += len(kept) < len(raw.items)
             visible.extend(kept)
             start = raw.last_key
@@ -553,6 +556,12 @@ class Store(abc.ABC):
             start = page.last_key
             if start is None:
                 return total
+
+    async def partition_snapshot(self, partition: str) -> list[Item] | None:
+        """Every live item of ``partition`` as of one moment, in sort-key order, or None
+        where the backend cannot read a partition at one moment (DynamoDB pages a Query,
+        each page at its own moment)."""
+        return None
 
     async def organization_ids(self) -> list[str]:
         """Every organization's id, for operators' jobs (the analytics refresh), never for a
@@ -632,6 +641,10 @@ class Store(abc.ABC):
         if not isinstance(expires, int | float) or isinstance(expires, bool):
             return True
         return expires > self.clock()
+
+
+def _always(_item: Item) -> bool:
+    return True
 
 
 def _check_query(q: Query) -> None:

@@ -8,7 +8,6 @@ from typing import Any
 
 from datastore import invitations, keys, members, org_moves, organizations
 from datastore.errors import (
-    ActorNotAllowed,
     AlreadyExists,
     InvitationUnavailable,
     NotFound,
@@ -22,11 +21,14 @@ from datastore.records import (
     MemberStatus,
     Organization,
     Role,
+    now_ms,
 )
-from datastore.store import Check, Delete, attr_eq
+from datastore.store import Cond, Delete, Set, Update, attr_eq, attr_lt, item_exists
 from resolvers import validation
 from resolvers.context import Context
 from resolvers.paging import Slice, Window, load_slice
+
+DELETE_CLAIM_MS = 10 * 60 * 1000  # after this, another admin may finish a deletion
 
 
 async def create_organization(ctx: Context, name: str, github_username: str | None
@@ -213,9 +215,16 @@ async def invitation_count(ctx: Context, status: InvitationStatus | None) -> int
 
 async def delete_organization(ctx: Context, confirm_name: str) -> int:
     """Delete the caller's organization and everything in it, if ``confirm_name`` is its
-    name exactly; returns how many items went. The caller's own member item and email claim
-    go in the last transaction, with the organization item and the condition that they are
-    still an admin, so an interrupted deletion can be run again by the same admin."""
+    name exactly; returns how many items went.
+
+    The deletion is claimed first, in one transaction with the check that the caller is
+    still an admin: the organization item records who deletes it, and another admin's
+    deletion is refused meanwhile (two at once would each remove the other's membership
+    and neither could finish). From then on it goes through whatever happens to the
+    caller's membership, which goes last with the organization item, so an interrupted
+    deletion can be run again by the same admin (or by any admin once the claim is
+    DELETE_CLAIM_MS old, or by the operator's `devinsights org delete`).
+    """
     actor = ctx.acting()
     org = await organizations.get(ctx.store, actor.org_id, consistent=True)
     if org is None:
@@ -224,20 +233,19 @@ async def delete_organization(ctx: Context, confirm_name: str) -> int:
         raise validation.InputInvalid("confirmName", "type the organization's name exactly "
                                                      "as it is to confirm the deletion")
     me = actor.member
-    guarded, _ = actor.guarded([Delete(keys.member(org.org_id, me.user_id)),
-                                Delete(keys.member_email(org.org_id, me.email),
-                                       attr_eq("userId", me.user_id))])
-    # A check now, before anything goes: the caller is still an admin and the name holds.
+    now = now_ms()
+    org_key = keys.organization(org.org_id)
+    free = (Cond("missing", "deletingBy") | attr_eq("deletingBy", me.user_id)
+            | attr_lt("deletingAt", now - DELETE_CLAIM_MS))
     try:
-        await actor.transact(ctx.store, [Check(keys.organization(org.org_id),
-                                               attr_eq("name", confirm_name))])
+        await actor.transact(ctx.store, [Update(
+            org_key, (Set("deletingBy", me.user_id), Set("deletingAt", now)),
+            item_exists() & attr_eq("name", confirm_name) & free)])
     except TransactionCanceled:
-        raise VersionConflict("the organization was renamed or deleted while this ran; "
-                              "nothing was deleted") from None
-    try:
-        deleted = await org_moves.delete(ctx.store, org.org_id, last=guarded)
-    except TransactionCanceled:
-        raise ActorNotAllowed("your membership changed while the deletion ran; what is left "
-                              "of the organization stays until an admin deletes it") from None
+        raise VersionConflict("the organization is being deleted by another admin, or was "
+                              "renamed meanwhile; nothing was deleted") from None
+    deleted = await org_moves.delete(ctx.store, org.org_id, last=[
+        Delete(keys.member(org.org_id, me.user_id)),
+        Delete(keys.member_email(org.org_id, me.email))])
     ctx.organization = None
     return deleted.deleted

@@ -40,6 +40,32 @@ LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
                    10.0)
 
 
+class BoundedNames:
+    """Client-chosen operation names as labels: the name when it is a GraphQL name of at
+    most 100 characters among the first ``limit`` this process has seen, else ``other``
+    (``anonymous`` without one). A label per name would let any client grow the server's
+    memory and the scraper's or trace backend's series without bound, and a name is only
+    what the client wrote: it could carry anything."""
+
+    def __init__(self, limit: int = MAX_OPERATION_NAMES) -> None:
+        self.limit = limit
+        self._names: set[str] = set()
+        self._lock = threading.Lock()
+
+    def __call__(self, name: str | None) -> str:
+        if not name:
+            return "anonymous"
+        if name in self._names:
+            return name
+        if NAME.fullmatch(name) is None:
+            return "other"
+        with self._lock:
+            if len(self._names) >= self.limit:
+                return "other"
+            self._names.add(name)
+        return name
+
+
 def multiprocess() -> bool:
     return bool(os.environ.get(MULTIPROC_ENV))
 
@@ -75,8 +101,7 @@ class Metrics:
                                       "provider's JWKS, by outcome.", ["outcome"], registry=r)
         self.github_calls = Counter("devinsights_github_api_calls", "GitHub API responses, "
                                     "by HTTP status.", ["status"], registry=r)
-        self._names: set[str] = set()
-        self._names_lock = threading.Lock()
+        self._operation = BoundedNames()
 
     # What the server reports
 
@@ -99,22 +124,6 @@ class Metrics:
 
     def github_response(self, status: int) -> None:
         self.github_calls.labels(str(status)).inc()
-
-    def _operation(self, name: str | None) -> str:
-        """A label from a client-chosen name: anonymous, the name, or ``other`` once this
-        process has seen MAX_OPERATION_NAMES (a label per name would let any client grow
-        the server's memory and the scraper's series without bound)."""
-        if not name:
-            return "anonymous"
-        if NAME.fullmatch(name) is None:
-            return "other"
-        if name in self._names:
-            return name
-        with self._names_lock:
-            if len(self._names) >= MAX_OPERATION_NAMES:
-                return "other"
-            self._names.add(name)
-        return name
 
     # The endpoint
 

@@ -18,6 +18,7 @@ from strawberry.extensions import LifecycleStep, SchemaExtension
 from strawberry.extensions.tracing.opentelemetry import OpenTelemetryExtension
 
 from datastore.store import Store
+from web.metrics import BoundedNames
 
 if TYPE_CHECKING:
     from opentelemetry.sdk.trace import TracerProvider
@@ -52,21 +53,23 @@ def _no_arguments(_args: dict[str, Any], _info: Any) -> dict[str, Any]:
 class PrivateTracing(OpenTelemetryExtension):
     """Strawberry's OpenTelemetry extension without the query text and the arguments."""
 
-    def __init__(self, *, tracer_provider: Any) -> None:
+    def __init__(self, *, tracer_provider: Any, names: BoundedNames) -> None:
         super().__init__(arg_filter=_no_arguments, tracer_provider=tracer_provider)
+        self._names = names
 
     def on_operation(self) -> Generator[None, None, None]:
         from opentelemetry.trace import SpanKind
 
         context = self.execution_context
-        span = self._tracer.start_span(_span_name(context.operation_name), kind=SpanKind.SERVER)
+        span = self._tracer.start_span(self._span_name(context.operation_name),
+                                       kind=SpanKind.SERVER)
         span.set_attribute("component", "graphql")
         self._span_holder[LifecycleStep.OPERATION] = span
         try:
             yield
         finally:
             if context.operation_name:
-                span.update_name(_span_name(context.operation_name))
+                span.update_name(self._span_name(context.operation_name))
             with contextlib.suppress(Exception):  # no document or no such operation
                 span.set_attribute("graphql.operation.type",
                                    context.operation_type.value.lower())
@@ -76,13 +79,15 @@ class PrivateTracing(OpenTelemetryExtension):
                 span.set_attribute("graphql.errors", len(errors))
             span.end()
 
-
-def _span_name(operation_name: str | None) -> str:
-    return f"GraphQL Query: {operation_name}" if operation_name else "GraphQL Query"
+    def _span_name(self, operation_name: str | None) -> str:
+        """Strawberry's span name, with the name bounded as /metrics bounds its labels."""
+        name = self._names(operation_name)
+        return "GraphQL Query" if name == "anonymous" else f"GraphQL Query: {name}"
 
 
 def schema_extension(provider: Any) -> Callable[[], SchemaExtension]:
-    return lambda: PrivateTracing(tracer_provider=provider)
+    names = BoundedNames()  # one set per app, shared by its requests
+    return lambda: PrivateTracing(tracer_provider=provider, names=names)
 
 
 def trace_store(store: Store, provider: Any) -> Callable[[], None]:

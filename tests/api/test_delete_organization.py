@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from datastore import demo, keys
-from datastore.store import Query
+from datastore.store import Query, Set
 from resolvers.context import Caller
 from tests.api.conftest import ALICE, BOB, DIANA, Api
 from tests.datastore.test_org_moves import FailAfter
@@ -120,3 +120,21 @@ async def test_a_failure_before_anything_goes_deletes_nothing(api: Api) -> None:
     api.store.fault_hook = None
     assert failed.codes == ["STORE_UNAVAILABLE"]
     assert await everything(api) == before
+
+
+async def test_a_second_admin_cannot_start_a_deletion_another_has_begun(api: Api) -> None:
+    await api.store.update(keys.member(demo.DEMO_ORG, BOB.user_id), [Set("role", "admin")])
+    api.store.fault_hook = FailAfter("delete", 3)  # Alice's deletion stops part-way
+    assert (await api.run(DELETE, ALICE, {"name": "My Startup"})).codes == [
+        "STORE_UNAVAILABLE"]
+    api.store.fault_hook = None
+    left = await everything(api)
+
+    bob = await delete(api, "My Startup", BOB)
+
+    # Both at once would each delete the other's membership and neither could finish.
+    assert bob["__typename"] == "VersionConflict"
+    assert "being deleted by another admin" in bob["message"]
+    assert await everything(api) == left
+    assert (await delete(api, "My Startup"))["__typename"] == "DeleteOrganizationSuccess"
+    assert await everything(api) == []

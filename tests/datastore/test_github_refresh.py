@@ -160,3 +160,15 @@ async def test_every_organization_is_listed(store: Store) -> None:
     await open_org(store, "org-beta")
     await organizations.get(store, ORG)
     assert await store.organization_ids() == sorted([ORG, "org-beta"])
+
+
+async def test_a_refresh_of_someone_removed_meanwhile_stores_nothing(
+        store: Store, refresher: Refresher) -> None:
+    await open_org(store)
+    bee = await add(store, "user-bee", "bee")
+    await store.delete(keys.member(ORG, "user-bee"))  # removed (or the org deleted) mid-fetch
+
+    outcome = await refresher.refresh(bee, timezone="UTC")
+
+    assert not outcome.changed
+    assert await stored(store, "bee") is None

@@ -220,6 +220,60 @@ async def test_expired_items_are_neither_exported_nor_imported(store: Store, oth
     assert len(items_of(await exported(other))) == len(items_of(lines)) - gone
 
 
+async def test_an_export_that_is_not_one_moment_is_refused(store: Store) -> None:
+    await rich_org(store)
+    # What a paged read taken while someone joined could see: a member without its claim.
+    await store.delete(keys.member_email(ORG, "bob@startup.com"))
+    out = io.BytesIO()
+
+    with pytest.raises(org_moves.ExportInconsistent, match="changed while it was exported"):
+        await org_moves.export(store, ORG, out.write, source=store.name)
+
+    # No end line: an import refuses what was written.
+    assert not out.getvalue().splitlines()[-1].startswith(b'{"end"')
+
+
+async def test_a_file_whose_item_points_into_another_organization_is_refused(
+        store: Store) -> None:
+    await rich_org(store)
+    lines = await exported(store)
+    activity_line = next(i for i, raw in enumerate(lines) if b'"ACTIVITY"' in raw)
+    member_line = next(i for i, raw in enumerate(lines) if b'"MEMBER"' in raw)
+    into_victim = list(lines)
+    into_victim[activity_line] = lines[activity_line].replace(
+        f"ORG_ACTIVITY#{ORG}".encode(), b"ORG_ACTIVITY#victim")
+    renamed = list(lines)
+    renamed[member_line] = lines[member_line].replace(
+        f'"organizationId":"{ORG}"'.encode(), b'"organizationId":"victim"')
+
+    with pytest.raises(ImportRefused, match=f"line {activity_line + 1}: index keys"):
+        org_moves.parse(into_victim)
+    with pytest.raises(ImportRefused, match=f"line {member_line + 1}: organizationId"):
+        org_moves.parse(renamed)
+
+
+async def test_a_file_with_half_a_pair_is_refused(store: Store) -> None:
+    await rich_org(store)
+    lines = await exported(store)
+    claim = next(i for i, raw in enumerate(lines) if b'"EMAIL_CLAIM"' in raw)
+    cut = [raw for i, raw in enumerate(lines) if i != claim]
+    cut[-1] = org_moves.line({"end": {"items": len(cut) - 2}})
+
+    with pytest.raises(ImportRefused, match="without the claim written with it"):
+        org_moves.parse(cut)
+
+
+async def test_a_delete_removes_expired_items_too(store: Store, clock: Clock) -> None:
+    await rich_org(store)
+    await store.put({"PK": keys.org_pk(ORG), "SK": "INVITE#old", "entityType": "INVITATION",
+                     "email": "gone@x.io", "expiresAt": int(clock.now) - 10})
+    raw = Query(keys.org_pk(ORG), consistent=True, include_expired=True)
+
+    await org_moves.delete(store, ORG)
+
+    assert (await store.query(raw)).items == []
+
+
 def good_file() -> list[bytes]:
     org = {"PK": "ORG#acme", "SK": "ORG#acme", "entityType": "ORGANIZATION", "name": "Acme"}
     return [org_moves.line(org_moves.header("acme", "embedded", 0)),

@@ -143,3 +143,21 @@ def test_an_endpoint_that_is_not_a_url_is_refused_in_one_line(tmp_path: Path) ->
     assert result.returncode == 2
     assert result.stderr.strip().endswith("must be an http(s) URL such as "
                                           "http://localhost:4318/v1/traces, not 'nope'")
+
+
+async def test_span_names_take_only_bounded_operation_names() -> None:
+    from schema import build_schema
+    from web.tracing import schema_extension
+
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    schema = build_schema(tracing=schema_extension(provider))
+    long = "A" * 101
+
+    for name in ("Fine", long):
+        await schema.execute(f"query {name} {{ __typename }}", operation_name=name)
+    await schema.execute("{ __typename }")
+
+    names = [s.name for s in exporter.get_finished_spans() if s.name.startswith("GraphQL Q")]
+    assert names == ["GraphQL Query: Fine", "GraphQL Query: other", "GraphQL Query"]
