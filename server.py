@@ -21,9 +21,9 @@ import socket
 import sqlite3
 import sys
 import tempfile
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn, TextIO
+from typing import TYPE_CHECKING, NoReturn, TextIO, TypeVar
 
 import uvicorn
 from botocore.exceptions import BotoCoreError, ClientError
@@ -73,6 +73,7 @@ if TYPE_CHECKING:  # gidgethub and httpx load when a refresh runs, not with the 
     from datastore.github_refresh import Summary
 
 log = logging.getLogger("devinsights.server")
+T = TypeVar("T")
 
 SCHEMA_FILE = Path(__file__).resolve().parent / "schema" / "schema.graphql"
 DEMO_TOKEN_TTL_SECONDS = 12 * 3600
@@ -587,6 +588,18 @@ def cmd_refresh_analytics(args: argparse.Namespace) -> int:
     return 1 if summary.failed else 0
 
 
+def _on_store(settings: Settings, work: Callable[[Store], Awaitable[T]]) -> T:
+    """Run ``work`` with the configured store open, and close it."""
+    async def run() -> T:
+        store = open_store(settings)
+        try:
+            return await work(store)
+        finally:
+            await store.close()
+
+    return asyncio.run(run())
+
+
 def _org_id(value: str, what: str = "ORG") -> str:
     try:
         keys.org_pk(value)
@@ -600,19 +613,17 @@ def cmd_org_export(args: argparse.Namespace) -> int:
     org_id = _org_id(args.org)
     output: Path | None = args.output
 
-    async def run(write: Callable[[bytes], object]) -> int:
-        store = open_store(settings)
-        try:
+    def run(write: Callable[[bytes], object]) -> int:
+        async def work(store: Store) -> int:
             if await organizations.get(store, org_id, consistent=True) is None:
                 raise CommandError(f"no organization {org_id!r} in the "
                                    f"{describe_store(settings)}")
             return await org_moves.export(store, org_id, write, source=settings.store,
                                           progress=ProgressBar(sys.stderr))
-        finally:
-            await store.close()
+        return _on_store(settings, work)
 
     if output is None:
-        count = asyncio.run(run(sys.stdout.buffer.write))
+        count = run(sys.stdout.buffer.write)
         sys.stdout.flush()
     else:
         # Written beside the target and renamed when complete: a cut-short export never
@@ -624,7 +635,7 @@ def cmd_org_export(args: argparse.Namespace) -> int:
             raise FlagError(f"--output {output}: cannot write there ({exc.strerror})") from None
         try:
             with os.fdopen(fd, "wb") as file:
-                count = asyncio.run(run(file.write))
+                count = run(file.write)
             os.replace(partial, output)
         finally:
             with contextlib.suppress(FileNotFoundError):
@@ -645,14 +656,8 @@ def cmd_org_import(args: argparse.Namespace) -> int:
     except OSError as exc:
         raise FlagError(f"FILE {path}: cannot read it ({exc.strerror})") from None
 
-    async def run() -> org_moves.ImportResult:
-        store = open_store(settings)
-        try:
-            return await org_moves.import_file(store, parsed, progress=ProgressBar(sys.stderr))
-        finally:
-            await store.close()
-
-    result = asyncio.run(run())
+    result = _on_store(settings, lambda store: org_moves.import_file(
+        store, parsed, progress=ProgressBar(sys.stderr)))
     where = describe_store(settings)
     if result.already_imported:
         print(f"{result.org_id} is already in the {where} as the file has it; nothing to do")
@@ -677,14 +682,8 @@ def cmd_org_delete(args: argparse.Namespace) -> int:
         if typed.strip() != org_id:
             raise CommandError("not confirmed; nothing was deleted")
 
-    async def run() -> org_moves.DeleteResult:
-        store = open_store(settings)
-        try:
-            return await org_moves.delete(store, org_id, progress=ProgressBar(sys.stderr))
-        finally:
-            await store.close()
-
-    result = asyncio.run(run())
+    result = _on_store(settings, lambda store: org_moves.delete(
+        store, org_id, progress=ProgressBar(sys.stderr)))
     if result.deleted == 0:
         print(f"no items of {org_id} in the {where}; nothing to do")
     else:

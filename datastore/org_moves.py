@@ -78,7 +78,7 @@ class Pairs:
         self.org_id = org_id
         self.members: dict[str, tuple[str, Key]] = {}  # userId -> (email, key)
         self.email_claims: dict[str, tuple[str, Key]] = {}  # email -> (userId, key)
-        self.invitations: dict[str, str] = {}  # inviteId -> email
+        self.invitations: dict[str, tuple[str, Key]] = {}  # inviteId -> (email, key)
         self.invite_claims: dict[str, tuple[str, Key]] = {}  # email -> (inviteId, key)
 
     def add(self, item: Item) -> None:
@@ -91,7 +91,7 @@ class Pairs:
         elif sk.startswith(keys.INVITE_EMAIL) and isinstance(invite, str):
             self.invite_claims[sk.removeprefix(keys.INVITE_EMAIL)] = (invite, key)
         elif sk.startswith(keys.INVITE) and isinstance(email, str):
-            self.invitations[sk.removeprefix(keys.INVITE)] = keys.normalize_email(email)
+            self.invitations[sk.removeprefix(keys.INVITE)] = (keys.normalize_email(email), key)
 
     def unpaired(self) -> list[Key]:
         """The keys whose partner is missing or names another item."""
@@ -100,7 +100,20 @@ class Pairs:
         out += [key for email, (user, key) in self.email_claims.items()
                 if self.members.get(user, ("", key))[0] != email]
         out += [key for email, (invite, key) in self.invite_claims.items()
-                if self.invitations.get(invite) != email]
+                if self.invitations.get(invite, ("", key))[0] != email]
+        return out
+
+    def partners(self) -> dict[Key, Key]:
+        """Each half of a pair, to the other half."""
+        out: dict[Key, Key] = {}
+        for user, (email, key) in self.members.items():
+            claim = self.email_claims.get(email)
+            if claim is not None and claim[0] == user:
+                out[key], out[claim[1]] = claim[1], key
+        for email, (invite, key) in self.invite_claims.items():
+            invitation = self.invitations.get(invite)
+            if invitation is not None and invitation[0] == email:
+                out[key], out[invitation[1]] = invitation[1], key
         return out
 
 
@@ -302,43 +315,24 @@ def groups(items: Sequence[Item], org_id: str) -> tuple[list[list[Item]], Item]:
     """The items in write groups (see the module docstring), and the organization item."""
     org_key = keys.organization(org_id)
     by_key = {Key(i["PK"], i["SK"]): i for i in items}
-    claimed: set[Key] = set()
+    pairs = Pairs(org_id)
+    for item in items:
+        pairs.add(item)
+    partners = pairs.partners()
+    placed: set[Key] = set()
     out: list[list[Item]] = []
     for item in items:
         key = Key(item["PK"], item["SK"])
-        if key == org_key or key in claimed:
+        if key == org_key or key in placed:
             continue
         group = [item]
-        partner = _partner(item, org_id, by_key)
-        if partner is not None and partner is not item:
-            group.append(partner)
-            claimed.add(Key(partner["PK"], partner["SK"]))
-        claimed.add(key)
+        placed.add(key)
+        partner = partners.get(key)
+        if partner is not None and partner not in placed:
+            group.append(by_key[partner])
+            placed.add(partner)
         out.append(group)
     return out, by_key[org_key]
-
-
-def _partner(item: Item, org_id: str, by_key: dict[Key, Item]) -> Item | None:
-    """The claim a member or invitation is written with (or the one a claim belongs to)."""
-    sk: str = item["SK"]
-    try:
-        if sk.startswith(keys.MEMBER) and isinstance(item.get("email"), str):
-            claim = by_key.get(keys.member_email(org_id, item["email"]))
-            return claim if claim and claim.get("userId") == sk.removeprefix(keys.MEMBER) \
-                else None
-        if sk.startswith(keys.EMAIL) and isinstance(item.get("userId"), str):
-            member = by_key.get(keys.member(org_id, item["userId"]))
-            return member if member and _partner(member, org_id, by_key) is item else None
-        if sk.startswith(keys.INVITE) and isinstance(item.get("email"), str):
-            claim = by_key.get(keys.invitation_email(org_id, item["email"]))
-            return claim if claim and claim.get("inviteId") == sk.removeprefix(keys.INVITE) \
-                else None
-        if sk.startswith(keys.INVITE_EMAIL) and isinstance(item.get("inviteId"), str):
-            invite = by_key.get(keys.invitation(org_id, item["inviteId"]))
-            return invite if invite and _partner(invite, org_id, by_key) is item else None
-    except keys.InvalidKeyPart:
-        return None
-    return None
 
 
 async def import_file(store: Store, export_file: ExportFile, *,
