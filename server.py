@@ -40,7 +40,6 @@ from datastore.embedded import backup as embedded_backup
 from datastore.errors import StoreError
 from datastore.feeds import FeedUnavailable
 from datastore.github_settings import GitHubNotConfigured
-from datastore.records import Organization
 from datastore.store import Store
 from datastore.table import create_table
 from resolvers.context import ApiSettings
@@ -61,7 +60,6 @@ from web.graphiql import (
 from web.health import Health
 from web.http import GraphQLHttp, cors_middleware
 from web.logs import configure_logging
-from web.metrics import MULTIPROC_ENV, Metrics
 from web.protocol import http_protocol
 from web.quota import UsageMeter
 from web.settings import Settings, SettingsError
@@ -162,8 +160,10 @@ def create_app(settings: Settings, store: Store | None = None, *,
               broker=ActivityBroker(), store=store)
     if settings.api_quota:
         api.meter = UsageMeter(api.require_store, flush_calls=settings.quota_flush_calls)
-    metrics = api.metrics = Metrics(settings.metrics_token) if settings.metrics_token else None
-    if metrics is not None:
+    metrics = None
+    if settings.metrics_token:  # prometheus-client is imported only then
+        from web.metrics import Metrics
+        metrics = api.metrics = Metrics(settings.metrics_token)
         github.on_response = metrics.github_response
         api.authenticator.on_jwks_fetch(metrics.jwks_refreshes_by)
 
@@ -420,11 +420,13 @@ def _serve_workers(settings: Settings, sock: socket.socket) -> int:
     from uvicorn.supervisors import Multiprocess
 
     metrics_dir = None
-    if settings.metrics_token and not os.environ.get(MULTIPROC_ENV):
-        # Each worker writes its figures here; whichever answers /metrics sums them. Set
-        # before the workers are spawned: prometheus-client reads it when imported.
-        metrics_dir = tempfile.mkdtemp(prefix="devinsights-metrics-")
-        os.environ[MULTIPROC_ENV] = metrics_dir
+    if settings.metrics_token:
+        from web.metrics import MULTIPROC_ENV  # the parent records nothing itself
+        if not os.environ.get(MULTIPROC_ENV):
+            # Each worker writes its figures here; whichever answers /metrics sums them.
+            # Set before the workers are spawned: prometheus-client reads it when imported.
+            metrics_dir = tempfile.mkdtemp(prefix="devinsights-metrics-")
+            os.environ[MULTIPROC_ENV] = metrics_dir
     supervisor = Multiprocess(WorkerConfig(settings), sockets=[sock])
     try:
         supervisor.run()
@@ -498,22 +500,13 @@ def cmd_demo_data(args: argparse.Namespace) -> int:
 
 def cmd_set_plan(args: argparse.Namespace) -> int:
     settings = _settings(args)
-    try:
-        keys.org_pk(args.org)
-    except keys.InvalidKeyPart as exc:
-        raise FlagError(f"ORG {args.org!r}: {exc}") from None
+    _org_id(args.org)
     if args.max_members is not None and args.max_members < 1:
         raise FlagError(f"--max-members must be at least 1, not {args.max_members}")
 
-    async def run() -> Organization:
-        store = open_store(settings)
-        try:
-            return await organizations.set_plan(store, args.org, args.plan,
-                                                max_members=args.max_members)
-        finally:
-            await store.close()
-
-    org = asyncio.run(run())  # NotFound and MemberLimitReached: main() prints the message
+    # NotFound and MemberLimitReached: main() prints the message.
+    org = _on_store(settings, lambda store: organizations.set_plan(
+        store, args.org, args.plan, max_members=args.max_members))
     print(f"{org.org_id} is on the {org.plan} plan with {org.max_members} seats "
           f"({org.current_members} taken) in the {describe_store(settings)}.")
     return 0
@@ -561,10 +554,7 @@ def cmd_refresh_analytics(args: argparse.Namespace) -> int:
     if not config.configured:
         raise CommandError(str(GitHubNotConfigured()))
     for org in args.org or ():
-        try:
-            keys.org_pk(org)
-        except keys.InvalidKeyPart as exc:
-            raise FlagError(f"--org {org!r}: {exc}") from None
+        _org_id(org, "--org")
 
     async def run() -> Summary:
         from datastore.github_api import GitHubClient

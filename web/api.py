@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 import uuid
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import strawberry
 
@@ -15,9 +15,11 @@ from resolvers.context import ApiSettings, Caller
 from resolvers.events import ActivityBroker
 from web.auth import Authenticator
 from web.logs import request_logger
-from web.metrics import Metrics
 from web.quota import UsageMeter
 from web.settings import Settings
+
+if TYPE_CHECKING:  # prometheus-client loads only when metrics are on
+    from web.metrics import Metrics
 
 MAX_LOGGED_NAME = 100
 

@@ -33,7 +33,7 @@ from starlette.responses import Response
 
 from datastore.store import Units
 
-MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"  # read by prometheus-client when imported
 MAX_OPERATION_NAMES = 200
 NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,99}")
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,

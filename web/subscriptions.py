@@ -105,14 +105,8 @@ class SubscriptionServer:
             return
         await websocket.accept(subprotocol=PROTOCOL)
         metrics = self.api.metrics
-        if metrics is None:
+        with metrics.websockets.track_inprogress() if metrics else contextlib.nullcontext():
             await Connection(self.api, websocket).run()
-            return
-        metrics.websockets.inc()
-        try:
-            await Connection(self.api, websocket).run()
-        finally:
-            metrics.websockets.dec()
 
 
 class Connection:
@@ -307,29 +301,19 @@ class Connection:
                       rl: RequestLog) -> None:
         rl.fields["events"] = 0
         context = await self._admit(caller, rl)
-        metrics = self.api.metrics
-        if metrics is None:
-            await self._deliver(op_id, query, variables, name, rl, context)
-            return
-        metrics.subscriptions.inc()
-        try:
-            await self._deliver(op_id, query, variables, name, rl, context)
-        finally:
-            metrics.subscriptions.dec()
-
-    async def _deliver(self, op_id: str, query: str, variables: dict[str, Any] | None,
-                       name: str | None, rl: RequestLog, context: Context) -> None:
         results: AsyncGenerator[ExecutionResult, None] = await self.api.schema.subscribe(
             query, variable_values=variables, context_value=context, operation_name=name)
-        async with contextlib.aclosing(results):
-            async for result in results:
-                if isinstance(result, PreExecutionError):
-                    raise _Refused(formatted(result, True)["errors"])
-                payload: dict[str, Any] = {"data": result.data}
-                if result.errors:
-                    payload["errors"] = [e.formatted for e in result.errors]
-                await self.send({"id": op_id, "type": "next", "payload": payload})
-                rl.fields["events"] += 1
+        metrics = self.api.metrics
+        with metrics.subscriptions.track_inprogress() if metrics else contextlib.nullcontext():
+            async with contextlib.aclosing(results):
+                async for result in results:
+                    if isinstance(result, PreExecutionError):
+                        raise _Refused(formatted(result, True)["errors"])
+                    payload: dict[str, Any] = {"data": result.data}
+                    if result.errors:
+                        payload["errors"] = [e.formatted for e in result.errors]
+                    await self.send({"id": op_id, "type": "next", "payload": payload})
+                    rl.fields["events"] += 1
         ended = context.extra.get(activity.ENDED)
         if ended is not None:
             raise _AccessEnded(ended)
